@@ -1,11 +1,13 @@
 # The course's commands. Each one creates .venv and installs requirements.txt first if needed.
-#   make book   build the whole book, executing every chapter, strictly (any error fails)
+#   make book   build the whole book, executing every chapter, strictly (any error fails);
+#               BOOK=dir builds another book folder with the same settings (the tests do)
 #   make test   run every test: bnlib unit tests, Keras parity, nbval over every chapter
 #   make lab    open the chapters in JupyterLab
 #   make run NB=chapters/NN_topic.ipynb   re-execute one notebook in place (refresh its outputs)
 #   make clean  remove the build and the virtual environment
 
 PYTHON ?= python3.11
+BOOK   ?= .
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -16,12 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; the course needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $@
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	$(BIN)/jupyter-book build $(BOOK) --warningiserror --nitpick --keep-going
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
