@@ -87,9 +87,10 @@ def _moments(x: np.ndarray, reduce_axes: tuple) -> tuple[np.ndarray, np.ndarray]
     """Per-feature mean and biased variance with keepdims, numerically stable.
 
     Both passes accumulate in float64 (float32 sums over a large batch lose digits), and the
-    variance uses the corrected two-pass formula mean(c**2) - mean(c)**2 with c = x - mean, so a
-    large common offset (1e4 + unit noise in float32) does not cancel away the variance as the
-    one-pass E[x**2] - E[x]**2 does.
+    variance uses the corrected two-pass formula mean(c**2) - mean(c)**2 with c = x - a, where a is
+    the first-pass mean rounded to x's dtype (the value actually subtracted), so a large common
+    offset (1e4 + unit noise in float32) does not cancel away the variance as the one-pass
+    E[x**2] - E[x]**2 does. The mean returned is a + mean(c).
     """
     if x.size == 0:
         raise ValueError(
