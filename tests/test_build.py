@@ -20,7 +20,11 @@ def _make_book(folder: Path, code: str, markdown: str) -> None:
     shutil.copy(ROOT / "_config.yml", folder / "_config.yml")
     shutil.copy(ROOT / "references.bib", folder / "references.bib")
     (folder / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: chapter\n")
-    (folder / "index.md").write_text("# A test book\n\n(start)=\n## Start\n\nSee {ref}`start`.\n")
+    # The index cites the same work as the good chapter: two pages citing one key must build.
+    (folder / "index.md").write_text(
+        "# A test book\n\n(start)=\n## Start\n\nSee {ref}`start` and {footcite}`ioffe2015batch`.\n\n"
+        "```{footbibliography}\n```\n"
+    )
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
@@ -42,13 +46,14 @@ def _build(folder: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("code", "markdown", "should_build"),
     [
-        (GOOD_CODE, "Cited: {cite}`ioffe2015batch`.\n\n```{bibliography}\n:filter: docname in docnames\n```", True),
+        (GOOD_CODE, "Cited: {footcite}`ioffe2015batch`.\n\n```{footbibliography}\n```", True),
         ("raise ValueError('a chapter that raises')", "Text.", False),
-        (GOOD_CODE, "Cited: {cite}`no_such_key_2099`.\n\n```{bibliography}\n:filter: docname in docnames\n```", False),
+        (GOOD_CODE, "Cited: {footcite}`no_such_key_2099`.\n\n```{footbibliography}\n```", False),
+        (GOOD_CODE, "Cited: {cite}`no_such_key_2099`.", False),
         (GOOD_CODE, "See {ref}`no-such-label`.", False),
         ("import sys\nprint('noise', file=sys.stderr)", "Text.", False),
     ],
-    ids=["good", "cell-raises", "unknown-citation", "broken-reference", "stderr-output"],
+    ids=["good", "cell-raises", "unknown-footcite", "unknown-cite", "broken-reference", "stderr-output"],
 )
 def test_strict_build(tmp_path, code, markdown, should_build):
     _make_book(tmp_path, code, markdown)

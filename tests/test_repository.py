@@ -152,5 +152,8 @@ def test_chapter_follows_the_skeleton(path):
         for line in "".join(c["source"]).splitlines()
         if line.startswith("## ")
     ]
-    for required in ["Overview", "Prerequisites", "Time to learn", "Imports", "Summary", "What's next", "References"]:
-        assert required in headings, f"{path.name} has no '## {required}' section (CONVENTIONS.md)"
+    required = ["Overview", "Prerequisites", "Time to learn", "Imports", "Summary", "What's next", "References"]
+    if not path.name.startswith("00_"):
+        required.append("Exercises")  # every chapter after the preface ends with exercise prompts
+    for heading in required:
+        assert heading in headings, f"{path.name} has no '## {heading}' section (CONVENTIONS.md)"
