@@ -8,8 +8,10 @@ Samples are on axis 0 and everything after it is a feature: ``(N, D)`` tables, o
 images with one statistic per pixel. ``per_feature=False`` uses one statistic for the whole array
 instead (the usual choice for pixels, which share one scale).
 
-A feature that is constant in the training data (range or standard deviation 0) is mapped to the
-bottom of the output range (0 for the z-score and mean normalization) instead of dividing by zero.
+A feature that is constant in the training data (range or standard deviation 0) is divided by 1
+instead of 0, as scikit-learn does: its training value maps to the bottom of the output range (0
+for the z-score and mean normalization), and other values at transform time are only shifted, not
+scaled (a pixel that was always blank in training but has ink in a test image keeps its raw size).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class _Scaler:
         x = as_float_array(x, "x", min_ndim=1)
         if x.shape[0] < 1:
             raise ValueError("x must contain at least one sample (axis 0), got shape " f"{x.shape}")
-        offset, divisor = self._statistics(x.astype(np.float64))
+        offset, divisor = self._statistics(x.astype(np.float64, copy=False))
         divisor = np.where(divisor > 0, divisor, 1.0)
         self.offset_, self.divisor_ = offset, divisor
         self._feature_shape = x.shape[1:]
@@ -111,7 +113,9 @@ class MinMaxScaler(_Scaler):
 
 
 class MeanNormalizer(_Scaler):
-    """Mean normalization: ``x' = (x - mean) / (max - min)``; outputs lie in [-1, 1] with mean 0.
+    """Mean normalization: ``x' = (x - mean) / (max - min)``; on the fitted data, mean 0 and range 1.
+
+    Outputs on the fitted data lie within [-1, 1]; new data can fall outside.
 
     Parameters
     ----------
