@@ -14,6 +14,7 @@ from .batchnorm import (
     batch_statistics,
 )
 from .data import load_mnist, mnist_path
+from .folding import fold_batch_norm
 from .gradcheck import numerical_gradient, rel_error
 from .scalers import MeanNormalizer, MinMaxScaler, StandardScaler
 
@@ -29,6 +30,7 @@ __all__ = [
     "batch_norm_forward",
     "batch_norm_inference",
     "batch_statistics",
+    "fold_batch_norm",
     "load_mnist",
     "mnist_path",
     "numerical_gradient",
