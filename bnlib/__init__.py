@@ -1,8 +1,9 @@
 """bnlib: batch normalization from the inside out, in numpy.
 
-The library behind the course's chapters: input scalers (chapter 1), the batch normalization
-forward and backward passes and a layer with moving statistics (chapters 3-5), numerical gradient
-checking (chapter 4), and the real MNIST digits offline.
+The library behind the course's chapters: input scalers (chapter 1), a small numpy multilayer
+perceptron (chapter 2), the batch normalization forward and backward passes and a layer with moving
+statistics (chapters 3-5), numerical gradient checking (chapter 4), folding BN into the layer before
+it (chapter 5), and the real MNIST digits offline.
 """
 
 from .batchnorm import (
@@ -16,23 +17,30 @@ from .batchnorm import (
 from .data import load_mnist, mnist_path
 from .folding import fold_batch_norm
 from .gradcheck import numerical_gradient, rel_error
+from .nn import ACTIVATIONS, Activation, Dense, Sequential, glorot_std, softmax_cross_entropy
 from .scalers import MeanNormalizer, MinMaxScaler, StandardScaler
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACTIVATIONS",
+    "Activation",
     "BatchNorm",
     "BatchNormCache",
+    "Dense",
     "MeanNormalizer",
     "MinMaxScaler",
+    "Sequential",
     "StandardScaler",
     "batch_norm_backward",
     "batch_norm_forward",
     "batch_norm_inference",
     "batch_statistics",
     "fold_batch_norm",
+    "glorot_std",
     "load_mnist",
     "mnist_path",
     "numerical_gradient",
     "rel_error",
+    "softmax_cross_entropy",
 ]
