@@ -40,7 +40,7 @@ def numerical_gradient(f, x, dout, h=1e-5):
     if not callable(f):
         raise TypeError(f"f must be a callable that maps x to an array, got {type(f).__name__}")
     h = check_positive(h, "h")
-    point = np.array(as_float_array(x, "x"), dtype=np.float64, copy=True)
+    point = np.array(as_float_array(x, "x"), dtype=np.float64, order="C", copy=True)
     dout = np.asarray(as_float_array(dout, "dout"), dtype=np.float64)
     grad = np.zeros_like(point)
     flat_point = point.reshape(-1)

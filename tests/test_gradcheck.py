@@ -103,3 +103,11 @@ def test_rel_error_of_float32_rounding_is_about_float32_epsilon(rng):
     # Each value moves by at most half an ulp, 2**-24 relative, and the error is divided by
     # max|a| + max|b| ~ 2 max|a|, so the result is at most 2**-25 and well above float64 noise.
     assert 1e-10 < err <= 2.0**-25
+
+
+def test_non_contiguous_input_is_differentiated(rng):
+    # A transposed view is not C-contiguous; the gradient must still be perturbed element by element.
+    x = rng.normal(size=(4, 3)).T
+    assert not x.flags.c_contiguous
+    grad = numerical_gradient(lambda v: v**3, x, np.ones_like(x))
+    np.testing.assert_allclose(grad, 3 * x**2, rtol=1e-8, atol=1e-10)
