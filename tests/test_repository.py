@@ -105,6 +105,11 @@ def _chapter_notebooks() -> list[Path]:
     return [p.with_suffix(".ipynb") for p in _toc_files() if p.with_suffix(".ipynb").exists()]
 
 
+def test_every_table_of_contents_entry_exists():
+    missing = [str(p.relative_to(ROOT)) for p in _toc_files() if not any(p.with_suffix(s).exists() for s in (".ipynb", ".md"))]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
 def test_every_chapter_notebook_is_in_the_table_of_contents():
     listed = {p.resolve() for p in _chapter_notebooks()}
     on_disk = {
