@@ -2,17 +2,22 @@
 #   make book   build the whole book, executing every chapter, strictly (any error fails);
 #               BOOK=dir builds another book folder with the same settings (the tests do)
 #   make test   run every test: bnlib unit tests, Keras parity, nbval over every chapter
-#   make lab    open the chapters in JupyterLab
+#   make lab    open the chapters in JupyterLab (LAB=. opens the whole repository, exercises included)
 #   make run NB=chapters/NN_topic.ipynb   re-execute one notebook in place (refresh its outputs)
 #   make clean  remove the build and the virtual environment
+#   make exercises   regenerate the student exercise notebooks and autograders from exercises/masters/
+#   make grade SUBMISSIONS=path/to/notebook-or-folder [REPORT=grades.csv]
+#               grade submitted exercise notebooks; writes REPORT (CSV) and the same name .json
 
 PYTHON ?= python3.11
 BOOK   ?= .
+LAB    ?= chapters/
+REPORT ?= grades.csv
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lab run clean
+.PHONY: book test lab run clean exercises grade
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; the course needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -28,7 +33,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab chapters/
+	$(BIN)/jupyter lab $(LAB)
 
 run: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make run NB=chapters/NN_topic.ipynb"; exit 1; }
@@ -36,3 +41,10 @@ run: $(STAMP)
 
 clean:
 	rm -rf _build $(VENV) .jupyter_cache
+
+exercises: $(STAMP)
+	$(BIN)/python -m grading assign
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/notebook-or-folder [REPORT=grades.csv]"; exit 1; }
+	$(BIN)/python -m grading grade "$(SUBMISSIONS)" --report "$(REPORT)"
