@@ -32,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 CHAPTERS = [m.stem for m in assign.masters()]
 # Chapters that joined the book after the exercise machinery and have no graded exercises yet.
 # Every other chapter from 1 on must have a master; remove a chapter from here when it gets one.
-AWAITING_EXERCISES = {"06_placement_and_limitations", "08_cheat_sheet"}
+AWAITING_EXERCISES = {"08_cheat_sheet"}
 OPTIONS = Options(cell_timeout=5, call_timeout=2, submission_timeout=60, attempts=3, jobs=2)
 
 
@@ -387,6 +387,107 @@ CASES = [
                 return [kernel * scale[:, None], (beta - moving_mean * scale) @ kernel + bias]
         """),
     }, {"ex1_torch_update": 3, "ex3_evaluation_mode": 2}),
+    # ---------------------------------------------------------------- chapter 6
+    ("06_placement_and_limitations", "wrong_math", {
+        # the bias "matters" before BN too; the output of BN after the ReLU taken as standard normal
+        "ex1_placement": d("""
+            bias_gradient_before = 1.0
+            bias_matters_after = True
+            output_mean_after = 0.0
+            output_var_after = 4.0
+        """),
+        # 1 - p everywhere: right only for a zero-mean unit
+        "ex2_dropout_shift": "ratio_centered = 0.5\nratio_offset = 0.8\nratio_dense = 0.5",
+        # the colleague's bug kept: two groups of 16 instead of 16 groups of 2
+        "ex3_ghost_batch_norm": d("""
+            examples_per_statistic_buggy = 16
+            x_hat_pair = 0.953
+
+            def ghost_batch_norm(x, gamma, beta, group_size, epsilon=1e-3):
+                n, d = x.shape
+                groups = x.reshape(group_size, n // group_size, d)
+                mean = groups.mean(axis=1, keepdims=True)
+                var = groups.var(axis=1, keepdims=True)
+                return (gamma * (groups - mean) / np.sqrt(var + epsilon) + beta).reshape(n, d)
+        """),
+        # "the moving variance is the population's"; two classes drawn with replacement
+        "ex4_class_sorted": "moving_mean_one_class = 2.0\nvar_ratio_one_class = 1.0\nvar_ratio_two_classes = (1 + 3.5 / 2) / 4.5",
+        # no mask: the statistics include the padding (right only when nothing is padded)
+        "ex5_masked_batch_norm": d("""
+            def masked_batch_norm(x, mask, gamma, beta, epsilon=1e-3):
+                mean, var = x.mean(axis=(0, 1)), x.var(axis=(0, 1))
+                return gamma * (x - mean) / np.sqrt(var + epsilon) + beta
+        """),
+    }, {"ex1_placement": 0, "ex2_dropout_shift": 1, "ex3_ghost_batch_norm": 1, "ex4_class_sorted": 1,
+        "ex5_masked_batch_norm": 1}),
+    ("06_placement_and_limitations", "mistakes", {
+        # "BN cancels any constant" carried over to the block where a ReLU sits in between;
+        # numpy scalars and a numerically computed zero are fine
+        "ex1_placement": d("""
+            bias_gradient_before = np.float64(2e-11)
+            bias_matters_after = False
+            output_mean_after = np.array(0.5)
+            output_var_after = np.float32(3.6)
+        """),
+        # sampled estimates (100,000 values) are within the tolerance
+        "ex2_dropout_shift": "ratio_centered = 0.4990\nratio_offset = 0.4446\nratio_dense = 0.4285",
+        # right, but normalizes x in place (through a reshaped view)
+        "ex3_ghost_batch_norm": d("""
+            examples_per_statistic_buggy = 16.0
+            x_hat_pair = 0.9535
+
+            def ghost_batch_norm(x, gamma, beta, group_size, epsilon=1e-3):
+                n, d = x.shape
+                groups = x.reshape(n // group_size, group_size, d)
+                groups -= groups.mean(axis=1, keepdims=True)
+                groups /= np.sqrt(groups.var(axis=1, keepdims=True) + epsilon)
+                return gamma * x + beta
+        """),
+        # the refinement for batches of 64 (biased batch variances) is within the tolerance
+        "ex4_class_sorted": "moving_mean_one_class = 2\nvar_ratio_one_class = 63 / 64 / 4.5\nvar_ratio_two_classes = (63 / 64 + 14 / 6) / 4.5",
+        # masked sums divided by every position, padding included
+        "ex5_masked_batch_norm": d("""
+            def masked_batch_norm(x, mask, gamma, beta, epsilon=1e-3):
+                m = mask[..., None]
+                count = x.shape[0] * x.shape[1]
+                mean = (x * m).sum(axis=(0, 1)) / count
+                var = (((x - mean) * m) ** 2).sum(axis=(0, 1)) / count
+                return gamma * (x - mean) / np.sqrt(var + epsilon) + beta
+        """),
+    }, {"ex1_placement": 1, "ex3_ghost_batch_norm": 2, "ex5_masked_batch_norm": 1}),
+    ("06_placement_and_limitations", "robustness", {
+        # answers of the wrong types
+        "ex1_placement": d("""
+            bias_gradient_before = "0"
+            bias_matters_after = "yes"
+            output_mean_after = [0.5]
+            output_var_after = None
+        """),
+        # a cell that raises before defining anything
+        "ex2_dropout_shift": "ratio_centered = 0.5 / 0\nratio_offset = 4 / 9\nratio_dense = 3 / 7",
+        # the groups returned without reshaping back: the wrong shape
+        "ex3_ghost_batch_norm": d("""
+            examples_per_statistic_buggy = 16
+            x_hat_pair = 0.9535
+
+            def ghost_batch_norm(x, gamma, beta, group_size, epsilon=1e-3):
+                groups = x.reshape(x.shape[0] // group_size, group_size, x.shape[1])
+                mean, var = groups.mean(axis=1, keepdims=True), groups.var(axis=1, keepdims=True)
+                return gamma * (groups - mean) / np.sqrt(var + epsilon) + beta
+        """),
+        # one answer a list instead of a number
+        "ex4_class_sorted": "moving_mean_one_class = 2.0\nvar_ratio_one_class = [2 / 9]\nvar_ratio_two_classes = 20 / 27",
+        # right, but modifies x in place
+        "ex5_masked_batch_norm": d("""
+            def masked_batch_norm(x, mask, gamma, beta, epsilon=1e-3):
+                real = x[mask]
+                mean, var = real.mean(axis=0), real.var(axis=0)
+                x -= mean
+                x /= np.sqrt(var + epsilon)
+                return gamma * x + beta
+        """),
+    }, {"ex1_placement": 0, "ex2_dropout_shift": 0, "ex3_ghost_batch_norm": 1, "ex4_class_sorted": 2,
+        "ex5_masked_batch_norm": 3}),
     # ---------------------------------------------------------------- chapter 7
     ("07_beyond_batch_norm", "wrong_math", {
         # layer normalization (mean subtracted) where RMS normalization was asked for
@@ -443,6 +544,12 @@ CASES = [
 
 # What a message must say for some of the bad submissions: (file, exercise, text in the message).
 MESSAGES = [
+    ("06_placement_and_limitations-robustness", "ex1_placement", "must be a number, got the string '0'"),
+    ("06_placement_and_limitations-robustness", "ex3_ghost_batch_norm", "y should have shape (8, 3), got shape (4, 2, 3)"),
+    ("06_placement_and_limitations-robustness", "ex5_masked_batch_norm", "case 4: sentences of 2, 6 and 4 tokens, every argument read-only: `masked_batch_norm` raised ValueError"),
+    ("06_placement_and_limitations-mistakes", "ex3_ghost_batch_norm", "read-only"),
+    ("06_placement_and_limitations-wrong_math", "ex2_dropout_shift", "[hidden test] ratio_offset: 0.8 is not right"),
+    ("06_placement_and_limitations-wrong_math", "ex5_masked_batch_norm", "[public test] case 1: sentences of 3 and 5 tokens"),
     ("07_beyond_batch_norm-mistakes", "ex1_rms_norm", "case 3: x and a random dout of shape (4, 6): dx"),
     ("05_inference-wrong_math", "ex4_fold_before_dense", "raised ValueError: operands could not be broadcast"),
     ("05_inference-wrong_math", "ex3_evaluation_mode", "Hint: at evaluation, normalize with the moving statistics"),
@@ -539,7 +646,8 @@ def test_every_chapter_from_1_has_graded_exercises_of_every_kind():
         kinds = {h.split("(")[1].split(")")[0] for h in headings}
         assert len(headings) >= 3 and kinds == {"implement", "predict", "diagnose"}, (chapter, headings)
     assert {"01_input_normalization", "02_internal_covariate_shift", "03_batchnorm_algorithm",
-            "04_backward_pass", "05_inference", "07_beyond_batch_norm"} <= set(CHAPTERS)
+            "04_backward_pass", "05_inference", "06_placement_and_limitations",
+            "07_beyond_batch_norm"} <= set(CHAPTERS)
 
 
 def test_every_chapter_in_the_book_has_an_exercise_master():
