@@ -8,16 +8,23 @@
 #   make exercises   regenerate the student exercise notebooks and autograders from exercises/masters/
 #   make grade SUBMISSIONS=path/to/notebook-or-folder [REPORT=grades.csv]
 #               grade submitted exercise notebooks; writes REPORT (CSV) and the same name .json
+#   make browser-test   open every page of the built book (`make book` first) in headless Chromium
+#               (Debian's chromium), offline: errors, math, figures, links, launch buttons; saves
+#               screenshots to _build/screenshots/. HTML=path/to/html tests another build;
+#               README_PNG=docs/book.png also refreshes the README's screenshot
+#   make budgets   run every chapter in a fresh kernel; print its runtime and peak memory; fail when
+#               one is over 90 s or 1.5 GB (NB=chapters/NN_topic.ipynb measures one)
 
 PYTHON ?= python3.11
 BOOK   ?= .
 LAB    ?= chapters/
 REPORT ?= grades.csv
+HTML   ?= $(BOOK)/_build/html
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lab run clean exercises grade
+.PHONY: book test lab run clean exercises grade browser-test budgets
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; the course needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -48,3 +55,10 @@ exercises: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/notebook-or-folder [REPORT=grades.csv]"; exit 1; }
 	$(BIN)/python -m grading grade "$(SUBMISSIONS)" --report "$(REPORT)"
+
+browser-test: $(STAMP)
+	@test -f "$(HTML)/index.html" || { echo "error: no built book at $(HTML) (index.html missing): run 'make book' first, or pass HTML=path/to/_build/html"; exit 1; }
+	$(BIN)/python -m pytest browser_tests --book-html="$(HTML)" $(if $(README_PNG),--readme-png="$(README_PNG)")
+
+budgets: $(STAMP)
+	$(BIN)/python scripts/budgets.py $(NB)
