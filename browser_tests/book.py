@@ -143,6 +143,7 @@ async () => {
   const label = (el) => (el.textContent || el.getAttribute('title') || '').trim().replace(/\s+/g, ' ').slice(0, 60);
   out.links = Array.from(document.querySelectorAll('a[href]')).map((a) => ({
     href: a.href, raw: a.getAttribute('href'), text: label(a),
+    launch: a.closest('.dropdown-launch-buttons') !== null,  // in the page's launch menu
   }));
   for (const link of document.querySelectorAll('link[href]')) {
     if (/\b(prev|next|index|search)\b/.test(link.rel)) {
