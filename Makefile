@@ -44,7 +44,7 @@ lab: $(STAMP)
 
 run: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make run NB=chapters/NN_topic.ipynb"; exit 1; }
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 "$(NB)"
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.store_widget_state=False "$(NB)"
 
 clean:
 	rm -rf _build $(VENV) .jupyter_cache

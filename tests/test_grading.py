@@ -664,6 +664,27 @@ def test_every_chapter_in_the_book_has_an_exercise_master():
     )
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_chapter_links_its_graded_notebook_on_binder(chapter):
+    """The chapter's *Exercises* section opens its exercise notebook on Binder, from this repository."""
+    import yaml
+
+    config = yaml.safe_load((EXERCISES.parent / "_config.yml").read_text())
+    repo = config["repository"]["url"].removeprefix("https://github.com/")
+    branch = config["repository"].get("branch", "main")
+    link = f"https://mybinder.org/v2/gh/{repo}/{branch}?urlpath=lab/tree/exercises/{chapter}.ipynb"
+    nb = nbformat.read(EXERCISES.parent / "chapters" / f"{chapter}.ipynb", as_version=4)
+    sections = [_source(c).split("## Exercises", 1)[1] for c in nb.cells
+                if c.cell_type == "markdown" and "## Exercises" in _source(c)]
+    assert len(sections) == 1, f"{chapter}: expected one '## Exercises' section"
+    graded = sections[0].split("\n## ", 1)[0]
+    assert f"]({link})" in graded, f"{chapter}: its Exercises section should link to {link}"
+    student = nbformat.read(EXERCISES / f"{chapter}.ipynb", as_version=4)
+    titles = [_source(c).splitlines()[0].split("): ", 1)[1] for c in student.cells
+              if c.cell_type == "markdown" and _source(c).startswith("## Exercise ")]
+    missing = [t for t in titles if t not in graded]
+    assert not missing, f"{chapter}: the Exercises section does not list the graded exercises {missing}"
+
 def test_student_notebooks_hold_no_solutions_and_no_hidden_tests():
     for chapter in CHAPTERS:
         text = (EXERCISES / f"{chapter}.ipynb").read_text(encoding="utf-8")
