@@ -19,6 +19,7 @@ GOOD_CODE = "x = 6 * 7\nprint(x)"
 def _make_book(folder: Path, code: str, markdown: str) -> None:
     shutil.copy(ROOT / "_config.yml", folder / "_config.yml")
     shutil.copy(ROOT / "references.bib", folder / "references.bib")
+    shutil.copytree(ROOT / "_ext", folder / "_ext")  # the local Sphinx extension _config.yml loads
     (folder / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: chapter\n")
     # The index cites the same work as the good chapter: two pages citing one key must build.
     (folder / "index.md").write_text(
