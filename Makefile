@@ -14,17 +14,22 @@
 #               README_PNG=docs/book.png also refreshes the README's screenshot
 #   make budgets   run every chapter in a fresh kernel; print its runtime and peak memory; fail when
 #               one is over 90 s or 1.5 GB (NB=chapters/NN_topic.ipynb measures one)
+#   make claims SEED_OFFSET=k   the same run with every seed shifted (BN_SEED_OFFSET=k): every
+#               chapter's assertions must hold for other seeds; outputs are not compared
+#   make test-portable   nbval over every chapter (NB=... for one) under perturbed numerics: numpy's
+#               widest SIMD kernels off, one BLAS/OpenMP/TensorFlow thread (scripts/perturbed_env.py)
 
 PYTHON ?= python3.11
 BOOK   ?= .
 LAB    ?= chapters/
 REPORT ?= grades.csv
+SEED_OFFSET ?= 0
 HTML   ?= $(BOOK)/_build/html
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lab run clean exercises grade browser-test budgets
+.PHONY: book test lab run clean exercises grade browser-test budgets claims test-portable
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; the course needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -61,4 +66,10 @@ browser-test: $(STAMP)
 	$(BIN)/python -m pytest browser_tests --book-html="$(HTML)" $(if $(README_PNG),--readme-png="$(README_PNG)")
 
 budgets: $(STAMP)
-	$(BIN)/python scripts/budgets.py $(NB)
+	BN_SEED_OFFSET=$(SEED_OFFSET) $(BIN)/python scripts/budgets.py $(NB)
+
+claims: budgets
+
+test-portable: $(STAMP)
+	eval "env $$($(BIN)/python scripts/perturbed_env.py) $(BIN)/python -m pytest $(or $(NB),chapters)"
+

@@ -103,8 +103,10 @@ def main(argv=None) -> int:
     for nb in notebooks:
         if not nb.is_file() or nb.suffix != ".ipynb":
             parser.error(f"notebooks: {nb} is not a notebook file (expected path/to/name.ipynb)")
+    offset = os.environ.get("BN_SEED_OFFSET", "0") or "0"
     print(f"Budgets: {args.max_seconds:g} s and {args.max_mb:g} MB per chapter, "
-          f"on {os.cpu_count()} CPU cores", flush=True)
+          f"on {os.cpu_count()} CPU cores, BN_SEED_OFFSET={offset} "
+          "(every chapter's assertions must pass)", flush=True)
     print(f"{'chapter':<42} {'seconds':>8} {'peak MB':>8}  verdict", flush=True)
     over = []
     for nb in notebooks:
