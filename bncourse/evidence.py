@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import zlib
+from decimal import Decimal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -114,7 +115,8 @@ def _key_words(keys) -> list[int]:
 
 
 def _sequence(keys) -> np.random.SeedSequence:
-    return np.random.SeedSequence([*_key_words(keys), seed_offset()])
+    words = _key_words(keys)
+    return np.random.SeedSequence([seed_offset(), len(words), *words])
 
 
 def seed(*keys) -> int:
@@ -519,7 +521,7 @@ def rounded(value, fmt: str):
         raise ValueError(f"value must be finite, got {number}")
     text = format(number, fmt)
     if fmt[-1] == "%":
-        return float(text.rstrip("%")) / 100
+        return float(Decimal(text.rstrip("%")) / 100)
     return float(text)
 
 
