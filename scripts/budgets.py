@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         if problems:
             over.append(str(name))
     if over:
-        print(f"OVER BUDGET: {', '.join(over)}")
+        print(f"FAILED OR OVER BUDGET: {', '.join(over)}")
         return 1
     print(f"All {len(notebooks)} chapters within budget.")
     return 0

@@ -60,3 +60,21 @@ def test_a_path_that_is_not_a_notebook_is_a_usage_error(tmp_path, capsys):
         budgets.main([str(tmp_path / "missing.ipynb")])
     assert exc.value.code == 2
     assert "is not a notebook file" in capsys.readouterr().err
+
+
+def test_the_seed_offset_reaches_every_chapter_and_a_failing_claim_fails(tmp_path, capsys, monkeypatch):
+    # `make claims SEED_OFFSET=k` is this run with BN_SEED_OFFSET=k: each kernel must see it, so
+    # that bncourse.evidence shifts its seeds, and a claim that breaks under it must fail the run.
+    claim = notebook(
+        tmp_path,
+        "claim",
+        "from bncourse import evidence as ev\n"
+        "assert ev.seed_offset() == 3, f'the kernel sees offset {ev.seed_offset()}'",
+    )
+    monkeypatch.setenv("BN_SEED_OFFSET", "3")
+    assert budgets.main([str(claim)]) == 0
+    assert "BN_SEED_OFFSET=3" in capsys.readouterr().out
+    monkeypatch.setenv("BN_SEED_OFFSET", "4")
+    assert budgets.main([str(claim)]) == 1
+    out = capsys.readouterr().out
+    assert "the kernel sees offset 4" in out and "OVER BUDGET" in out
