@@ -1,0 +1,504 @@
+"""Many small Keras networks trained as one model ("stacked networks"), and how to score them.
+
+A claim drawn from training runs needs several seeds per setting; training them one after the
+other is slow on a CPU. Networks that share an architecture can instead be *stacked* along an
+extra axis and trained as one Keras model, which costs little more than training one of them:
+
+- activations have shape ``(B, n, units)`` and network ``s`` reads its own batch from column
+  ``s``; a dense layer of the stack is a ``keras.layers.EinsumDense`` with the equation
+  ``"bsi,sio->bso"`` (kernel ``(n, I, O)``, bias ``(n, O)``), see :func:`stacked_dense`;
+- normalization layers are applied without mixing the networks (:func:`normalize`): batch
+  normalization of the flattened ``(B, n * units)`` stack gives every feature of every network
+  its own statistics, group normalization with ``n * groups`` groups keeps every group inside one
+  network, and layer normalization is group normalization with one group per network;
+- the loss is the sum of the networks' losses (:func:`make_trainer`); no parameter is shared, so
+  the gradient with respect to network ``s``'s parameters is the gradient of its own loss, and
+  with a per-coordinate optimizer (SGD, Adam) the stack trains exactly like ``n`` separate runs.
+  With plain SGD a loss weight ``c_s`` multiplies network ``s``'s learning rate by ``c_s``, so one
+  stack can sweep learning rates;
+- short runs are scored after *precise BN* (:func:`precise_bn`, :func:`evaluate`): the moving
+  statistics are replaced by the mean and variance of each BN layer's input over training data.
+
+Seeds are cheap with stacks: ``n`` seeds of a setting are ``n`` networks of one stack, each with
+its own initial weights and its own batches (:func:`batch_indices`). See chapter 6 ("Many small
+networks at once") for the technique and its check against plain Keras models.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+__all__ = [
+    "PLACEMENTS",
+    "NORMS",
+    "glorot",
+    "stacked_dense",
+    "normalize",
+    "hidden_block",
+    "stacked_mlp",
+    "batch_indices",
+    "make_trainer",
+    "bn_layers",
+    "precise_bn",
+    "stacked_accuracy",
+    "evaluate",
+    "copy_network",
+]
+
+PLACEMENTS = ("after", "before", "none")
+NORMS = ("batch", "group", "layer")
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# ------------------------------------------------------------------------------------ layers
+
+
+def glorot(fan_in: int, fan_out: int, scale: float = 1.0) -> keras.initializers.RandomUniform:
+    """Keras's default kernel initializer (Glorot uniform) for one network, times ``scale``.
+
+    ``keras.initializers.GlorotUniform`` reads the fans from the kernel's shape, which is wrong
+    for a stacked ``(n, fan_in, fan_out)`` kernel; this one is given them explicitly.
+
+    Parameters
+    ----------
+    fan_in, fan_out : int
+        Inputs and outputs of one network's layer.
+    scale : float, default 1.0
+        Factor on the limit ``sqrt(6 / (fan_in + fan_out))`` of the uniform distribution.
+
+    Returns
+    -------
+    keras.initializers.RandomUniform
+        Uniform on ``(-limit, limit)``, ``limit = scale * sqrt(6 / (fan_in + fan_out))``.
+    """
+    fan_in = _positive_int(fan_in, "fan_in")
+    fan_out = _positive_int(fan_out, "fan_out")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number, got {scale!r}")
+    limit = float(scale) * np.sqrt(6.0 / (fan_in + fan_out))
+    return keras.initializers.RandomUniform(-limit, limit)
+
+
+def stacked_dense(n, fan_in, units, use_bias=True, activation=None, name=None, scale=1.0):
+    """``n`` independent ``Dense(units)`` layers as one ``EinsumDense``: ``(B, n, fan_in) -> (B, n, units)``.
+
+    Network ``s`` uses ``kernel[s]`` (shape ``(fan_in, units)``) and ``bias[s]`` only; kernels
+    start from :func:`glorot` of one network (times ``scale``), biases from zeros, as Keras's
+    ``Dense`` does.
+
+    Parameters
+    ----------
+    n : int
+        Number of stacked networks.
+    fan_in, units : int
+        Inputs and outputs of one network's layer.
+    use_bias : bool, default True
+    activation : str or callable, optional
+        As in ``keras.layers.Dense``.
+    name : str, optional
+        Layer name.
+    scale : float, default 1.0
+        Factor on Glorot's initial kernel limit.
+
+    Returns
+    -------
+    keras.layers.EinsumDense
+        Equation ``"bsi,sio->bso"``, kernel ``(n, fan_in, units)``, bias ``(n, units)``.
+    """
+    n = _positive_int(n, "n")
+    units = _positive_int(units, "units")
+    return keras.layers.EinsumDense(
+        "bsi,sio->bso",
+        output_shape=(n, units),
+        bias_axes="so" if use_bias else None,
+        activation=activation,
+        kernel_initializer=glorot(fan_in, units, scale),
+        name=name,
+    )
+
+
+def normalize(h, kind, n, units, groups=8, name=None):
+    """A Keras normalization layer applied to ``n`` stacked networks without mixing them.
+
+    Parameters
+    ----------
+    h : KerasTensor, shape (B, n, units)
+        Stacked activations.
+    kind : {"batch", "group", "layer"}
+        ``"batch"``: ``BatchNormalization`` of the flattened ``(B, n * units)`` stack, so every
+        feature of every network has its own batch statistics, ``gamma``, ``beta`` and moving
+        averages. ``"group"``: ``GroupNormalization`` with ``n * groups`` groups of consecutive
+        features of the flattened stack, each inside one network. ``"layer"``: layer
+        normalization of each network, as ``GroupNormalization`` with ``n`` groups (one per
+        network, each with its own ``gamma`` and ``beta``; ``LayerNormalization`` of the last
+        axis would share them between the networks). Both equal ``LayerNormalization`` of one
+        network: the same statistics and the same default ``epsilon``, 1e-3.
+    n, units : int
+        Number of networks and units per network.
+    groups : int, default 8
+        Groups per network for ``kind="group"``; must divide ``units``.
+    name : str, optional
+        Name of the normalization layer.
+
+    Returns
+    -------
+    KerasTensor, shape (B, n, units)
+    """
+    n = _positive_int(n, "n")
+    units = _positive_int(units, "units")
+    if kind not in NORMS:
+        raise ValueError(f"kind must be 'batch', 'group' or 'layer', got {kind!r}")
+    flat = keras.layers.Reshape((n * units,))(h)
+    if kind == "batch":
+        out = keras.layers.BatchNormalization(name=name)(flat)
+    elif kind == "layer":
+        # Layer normalization of each network: one group per network. (LayerNormalization of the
+        # last axis would normalize per network too, but share gamma and beta between networks.)
+        out = keras.layers.GroupNormalization(groups=n, name=name)(flat)
+    else:
+        groups = _positive_int(groups, "groups")
+        if units % groups:
+            raise ValueError(f"groups ({groups}) must divide units ({units})")
+        out = keras.layers.GroupNormalization(groups=n * groups, name=name)(flat)
+    return keras.layers.Reshape((n, units))(out)
+
+
+def hidden_block(h, n, fan_in, units, placement, norm="batch", scale=1.0, groups=8):
+    """One hidden layer of ``n`` stacked networks, with the normalization before or after the ReLU.
+
+    Parameters
+    ----------
+    h : KerasTensor, shape (B, n, fan_in)
+    n, fan_in, units : int
+    placement : {"after", "before", "none"}
+        ``"after"``: ``Dense(activation="relu")`` → normalization; ``"before"``:
+        ``Dense(use_bias=False)`` → normalization → ReLU; ``"none"``: ``Dense(activation="relu")``.
+    norm : {"batch", "group", "layer"}, default "batch"
+        See :func:`normalize`.
+    scale : float, default 1.0
+        Factor on Glorot's initial kernel limit.
+    groups : int, default 8
+        Groups per network for ``norm="group"``.
+
+    Returns
+    -------
+    KerasTensor, shape (B, n, units)
+    """
+    if placement == "after":
+        h = stacked_dense(n, fan_in, units, activation="relu", scale=scale)(h)
+        return normalize(h, norm, n, units, groups)
+    if placement == "before":
+        h = stacked_dense(n, fan_in, units, use_bias=False, scale=scale)(h)
+        return keras.layers.ReLU()(normalize(h, norm, n, units, groups))
+    if placement == "none":
+        return stacked_dense(n, fan_in, units, activation="relu", scale=scale)(h)
+    raise ValueError(f"placement must be 'after', 'before' or 'none', got {placement!r}")
+
+
+def stacked_mlp(n, widths, placement, norm="batch", n_in=196, input_bn=False, n_out=10, groups=8):
+    """``n`` stacked multilayer perceptrons: ``(B, n, n_in)`` → hidden blocks → ``(B, n, n_out)`` logits.
+
+    Parameters
+    ----------
+    n : int
+        Number of networks.
+    widths : sequence of int
+        Units of the hidden layers, each a :func:`hidden_block`.
+    placement : {"after", "before", "none"}
+        Where the normalization goes in every hidden block.
+    norm : {"batch", "group", "layer"}, default "batch"
+    n_in : int, default 196
+        Inputs per network (196 for 14×14 digits, 784 for 28×28).
+    input_bn : bool, default False
+        Batch-normalize the inputs first (the first dense model of chapter 2).
+    n_out : int, default 10
+        Logits per network (no softmax: use ``from_logits=True``).
+    groups : int, default 8
+        Groups per network for ``norm="group"``.
+
+    Returns
+    -------
+    keras.Model
+    """
+    n = _positive_int(n, "n")
+    n_in = _positive_int(n_in, "n_in")
+    inputs = keras.Input(shape=(n, n_in))
+    h = normalize(inputs, "batch", n, n_in) if input_bn else inputs
+    fan_in = n_in
+    for units in widths:
+        h = hidden_block(h, n, fan_in, units, placement, norm, groups=groups)
+        fan_in = units
+    return keras.Model(inputs, stacked_dense(n, fan_in, n_out)(h))
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def batch_indices(n, steps, batch, seed, pool):
+    """Training-row indices for ``n`` networks: each takes its own shuffled passes over ``pool``.
+
+    Parameters
+    ----------
+    n, steps, batch : int
+        Networks, steps and batch size.
+    seed : int
+        Seed of the shuffles (derive it from ``bncourse.evidence.seed``).
+    pool : int or 1-D array of int
+        The rows to draw from: ``range(pool)`` for an int, else the given row indices.
+
+    Returns
+    -------
+    ndarray of int32, shape (steps, batch, n)
+        Column ``s`` (``idx[..., s].ravel()``) is a concatenation of independent permutations of
+        ``pool``, cut to ``steps * batch`` entries: every row appears once per pass.
+    """
+    n = _positive_int(n, "n")
+    steps = _positive_int(steps, "steps")
+    batch = _positive_int(batch, "batch")
+    if isinstance(pool, (int, np.integer)) and not isinstance(pool, (bool, np.bool_)):
+        pool = np.arange(_positive_int(pool, "pool"))
+    else:
+        pool = np.asarray(pool)
+        if pool.ndim != 1 or pool.size == 0 or not np.issubdtype(pool.dtype, np.integer):
+            raise ValueError(
+                f"pool must be a positive int or a non-empty 1-D array of row indices, got "
+                f"shape {pool.shape}, dtype {pool.dtype}"
+            )
+    rng = np.random.default_rng(seed)
+    need = steps * batch
+    passes = -(-need // pool.size)
+    columns = [
+        np.concatenate([rng.permutation(pool) for _ in range(passes)])[:need] for _ in range(n)
+    ]
+    return np.stack(columns, axis=-1).reshape(steps, batch, n).astype(np.int32)
+
+
+def make_trainer(model, optimizer, n, data, labels, loss_weights=None, last=20):
+    """A compiled training loop for ``n`` stacked networks.
+
+    ``trainer(idx)`` runs ``len(idx)`` steps; step ``t`` gives network ``s`` the rows
+    ``idx[t, :, s]`` of ``data``. The loss is ``sum_s loss_weights[s] * loss_s`` with ``loss_s``
+    network ``s``'s mean sparse categorical cross-entropy (from logits) over its batch. The loop
+    is traced once, for any number of steps and any batch size.
+
+    Parameters
+    ----------
+    model : keras.Model
+        ``(B, n, D)`` → ``(B, n, classes)`` logits, e.g. from :func:`stacked_mlp`.
+    optimizer : keras.optimizers.Optimizer
+        Built here for ``model.trainable_variables``; its state persists between calls.
+    n : int
+        Number of networks in the stack.
+    data : array, shape (N, D)
+        Training inputs (float32), shared by all networks.
+    labels : array of int, shape (N,)
+        Training labels.
+    loss_weights : array, shape (n,), optional
+        Per-network loss factors (with plain SGD: learning-rate factors). Default: ones.
+    last : int, default 20
+        The returned losses are averaged over the last ``last`` steps of a call.
+
+    Returns
+    -------
+    callable
+        ``trainer(idx)`` with ``idx`` an int array ``(steps, B, n)``; returns a float32 array
+        ``(n,)``: each network's mean training loss over the last ``last`` steps.
+    """
+    n = _positive_int(n, "n")
+    last = _positive_int(last, "last")
+    data = tf.constant(np.asarray(data, np.float32))
+    labels = tf.constant(np.asarray(labels, np.int32))
+    if data.shape.rank < 2 or labels.shape.rank != 1 or data.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"data must be (N, D) and labels (N,), got {tuple(data.shape)} and {tuple(labels.shape)}"
+        )
+    weights = np.ones(n) if loss_weights is None else np.asarray(loss_weights, np.float64)
+    if weights.shape != (n,):
+        raise ValueError(f"loss_weights must have shape ({n},), got {weights.shape}")
+    weights = tf.constant(weights, tf.float32)
+    optimizer.build(model.trainable_variables)
+
+    def step(idx):  # idx: (B, n)
+        xb, yb = tf.gather(data, idx), tf.gather(labels, idx)  # (B, n, D), (B, n)
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=True)  # (B, n, classes)
+            losses = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True), axis=0
+            )  # (n,): one loss per network
+            total = tf.reduce_sum(weights * losses)
+        grads = tape.gradient(total, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return losses
+
+    def loop(idx):  # idx: (steps, B, n)
+        steps = tf.shape(idx)[0]
+        recent = tf.zeros([n])
+        for t in tf.range(steps):
+            losses = step(idx[t])
+            recent += tf.where(t >= steps - last, losses, tf.zeros_like(losses))
+        return recent / tf.cast(tf.minimum(steps, last), tf.float32)
+
+    compiled = tf.function(
+        loop, input_signature=[tf.TensorSpec([None, None, n], tf.int32)]
+    ).get_concrete_function()
+
+    def trainer(idx):
+        idx = np.asarray(idx)
+        if idx.ndim != 3 or idx.shape[2] != n or idx.shape[0] < 1 or idx.shape[1] < 1:
+            raise ValueError(f"idx must have shape (steps, batch, {n}), got {idx.shape}")
+        if idx.min() < 0 or idx.max() >= data.shape[0]:
+            raise ValueError(f"idx must index rows 0 to {data.shape[0] - 1} of data")
+        return compiled(tf.constant(idx, tf.int32)).numpy()
+
+    return trainer
+
+
+# -------------------------------------------------------------------------------- evaluation
+
+
+def bn_layers(model):
+    """The ``keras.layers.BatchNormalization`` layers of ``model``, in order."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def precise_bn(model, x):
+    """Precise BN: every BN layer's moving statistics become the mean and variance of its input.
+
+    Layer by layer, in inference mode, so each BN layer sees the ones before it with their new
+    statistics (chapter 5). The statistics are computed in float64 (then stored in the layer's
+    dtype), so they do not depend on the summation order of a float32 reduction.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional model; its ``BatchNormalization`` layers are updated in place.
+    x : array
+        Inputs of the model (for a stack, ``(N, n, D)``: e.g. the same rows repeated for every
+        network).
+
+    Returns
+    -------
+    int
+        The number of BN layers updated (0 if there are none).
+    """
+    layers = bn_layers(model)
+    for bn in layers:
+        z = np.asarray(keras.Model(model.input, bn.input)(x, training=False), np.float64)
+        axis = [a % z.ndim for a in np.atleast_1d(bn.axis)]
+        axes = tuple(i for i in range(z.ndim) if i not in axis)
+        bn.moving_mean.assign(z.mean(axis=axes).astype(bn.moving_mean.dtype))
+        bn.moving_variance.assign(z.var(axis=axes).astype(bn.moving_variance.dtype))
+    return len(layers)
+
+
+def stacked_accuracy(model, n, x, y, chunk=1000):
+    """Inference-mode accuracy of each of ``n`` stacked networks on the same examples.
+
+    Parameters
+    ----------
+    model : keras.Model
+        ``(B, n, D)`` → ``(B, n, classes)``.
+    n : int
+    x : array, shape (N, D)
+        Test inputs, given to every network.
+    y : array of int, shape (N,)
+        Test labels.
+    chunk : int, default 1000
+        Examples per forward pass.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The fraction of ``x`` each network classifies correctly.
+    """
+    n = _positive_int(n, "n")
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.shape != (len(x),):
+        raise ValueError(f"x must be (N, D) and y (N,), got {x.shape} and {y.shape}")
+    correct = np.zeros(n)
+    for i in range(0, len(x), chunk):
+        logits = np.asarray(model(np.repeat(x[i : i + chunk, None], n, axis=1), training=False))
+        correct += np.sum(np.argmax(logits, axis=-1) == y[i : i + chunk, None], axis=0)
+    return correct / len(x)
+
+
+def evaluate(model, n, x_train, x_test, y_test, n_precise=1000, moving=True):
+    """Test accuracy of ``n`` stacked networks with their moving statistics, then after precise BN.
+
+    Parameters
+    ----------
+    model : keras.Model
+    n : int
+    x_train : array, shape (N, D)
+        Its first ``n_precise`` rows give every network its precise statistics.
+    x_test, y_test : arrays, shapes (M, D) and (M,)
+    n_precise : int, default 1000
+    moving : bool, default True
+        Also score the moving statistics as trained (before they are replaced).
+
+    Returns
+    -------
+    acc_moving : ndarray, shape (n,), or None
+        Accuracy with the statistics as trained (None if ``moving=False`` and there is BN).
+    acc_precise : ndarray, shape (n,)
+        Accuracy after :func:`precise_bn` (the same as ``acc_moving`` for a model without BN).
+    """
+    has_bn = bool(bn_layers(model))
+    acc_moving = stacked_accuracy(model, n, x_test, y_test) if moving or not has_bn else None
+    if not has_bn:
+        return acc_moving, acc_moving
+    precise_bn(model, np.repeat(np.asarray(x_train)[:n_precise, None], n, axis=1))
+    return acc_moving, stacked_accuracy(model, n, x_test, y_test)
+
+
+def copy_network(stacked, s, plain):
+    """Load network ``s`` of a stacked model into a model of the same architecture.
+
+    ``plain`` is a plain Keras model (``Dense``, ``BatchNormalization``, ... layers in the same
+    order as the stack's weighted layers) or a stack of one network.
+
+    Parameters
+    ----------
+    stacked : keras.Model
+        A stack of ``n`` networks built from :func:`stacked_dense` and :func:`normalize`.
+    s : int
+        Which network, ``0 <= s < n``.
+    plain : keras.Model
+        The target, modified in place.
+    """
+    src = [layer for layer in stacked.layers if layer.weights]
+    dst = [layer for layer in plain.layers if layer.weights]
+    if len(src) != len(dst):
+        raise ValueError(
+            f"the models differ: {len(src)} layers with weights in the stack, {len(dst)} in plain"
+        )
+    for a, b in zip(src, dst):
+        if len(a.weights) != len(b.weights):
+            raise ValueError(f"layers {a.name} and {b.name} have different numbers of weights")
+        if isinstance(a, keras.layers.EinsumDense):  # kernel (n, I, O), bias (n, O)
+            n = a.weights[0].shape[0]
+            if not 0 <= s < n:
+                raise ValueError(f"s must be in 0..{n - 1}, got {s}")
+            new = [np.asarray(w)[s].reshape(v.shape) for w, v in zip(a.weights, b.weights)]
+        else:  # normalization over n * units features: network s owns a slice of them
+            units = int(np.prod(b.weights[0].shape))
+            new = [
+                np.asarray(w)[s * units : (s + 1) * units].reshape(v.shape)
+                for w, v in zip(a.weights, b.weights)
+            ]
+            if any(w.size != units for w in new):
+                raise ValueError(f"network {s} is not in layer {a.name}")
+        b.set_weights(new)

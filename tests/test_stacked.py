@@ -1,0 +1,243 @@
+"""Tests of bncourse.stacked: a stack of n networks is n networks, trained independently.
+
+Small models (12 inputs, hidden layers of 8 and 6 units, 4 classes) on random data, so the whole
+file runs in seconds. Tolerances are float32 rounding: a stacked einsum and a plain matmul sum in
+different orders, so logits of order 1 agree to about 1e-6 and a few training steps keep the
+weights within 1e-5 (relative) of each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bncourse import stacked as st
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+N_IN, WIDTHS, CLASSES = 12, (8, 6), 4
+
+
+def _data(seed=0, rows=200):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.5, 1.5, size=(rows, N_IN)).astype(np.float32)
+    y = rng.integers(CLASSES, size=rows).astype(np.int32)
+    return x, y
+
+
+def _plain(placement, norm, input_bn=False):
+    """The plain Keras model one network of ``st.stacked_mlp`` should be."""
+    layer = {
+        "batch": lambda: keras.layers.BatchNormalization(),
+        "group": lambda: keras.layers.GroupNormalization(groups=2),
+        "layer": lambda: keras.layers.LayerNormalization(),
+    }[norm]
+    inputs = keras.Input(shape=(N_IN,))
+    h = keras.layers.BatchNormalization()(inputs) if input_bn else inputs
+    for units in WIDTHS:
+        if placement == "after":
+            h = layer()(keras.layers.Dense(units, activation="relu")(h))
+        elif placement == "before":
+            h = keras.layers.ReLU()(layer()(keras.layers.Dense(units, use_bias=False)(h)))
+        else:
+            h = keras.layers.Dense(units, activation="relu")(h)
+    return keras.Model(inputs, keras.layers.Dense(CLASSES)(h))
+
+
+def _stack(n, placement, norm="batch", input_bn=False, seed=1):
+    keras.utils.set_random_seed(seed)
+    return st.stacked_mlp(n, WIDTHS, placement, norm=norm, n_in=N_IN, input_bn=input_bn,
+                          n_out=CLASSES, groups=2)
+
+
+# ------------------------------------------------------------------- a stack is n networks
+
+
+@pytest.mark.parametrize(
+    "placement, norm, input_bn",
+    [("after", "batch", True), ("before", "batch", False), ("before", "group", False),
+     ("before", "layer", False), ("none", "batch", False)],
+)
+def test_stack_equals_plain_models(placement, norm, input_bn):
+    n = 3
+    x, _ = _data()
+    xb = np.stack([x[s * 32:(s + 1) * 32] for s in range(n)], axis=1)  # (32, n, N_IN): own batches
+    model = _stack(n, placement, norm, input_bn)
+    model(xb, training=True)  # move the moving statistics once
+    out_train = model(xb, training=True).numpy()
+    out_infer = model(xb, training=False).numpy()
+    for s in range(n):
+        plain = _plain(placement, norm, input_bn)
+        st.copy_network(model, s, plain)
+        np.testing.assert_allclose(plain(xb[:, s], training=False).numpy(), out_infer[:, s],
+                                   atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(plain(xb[:, s], training=True).numpy(), out_train[:, s],
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_networks_of_a_stack_start_different():
+    model = _stack(3, "before")
+    kernel = model.layers[1].kernel.numpy()
+    assert kernel.shape == (3, N_IN, WIDTHS[0])
+    assert not np.allclose(kernel[0], kernel[1])
+    limit = np.sqrt(6 / (N_IN + WIDTHS[0]))  # Glorot's limit of ONE network's kernel
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.8 * limit
+
+
+def test_layer_norm_has_gamma_per_network():
+    model = _stack(3, "before", "layer")
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.GroupNormalization)]
+    assert [tuple(w.shape) for w in norms[0].weights] == [(3 * WIDTHS[0],)] * 2
+
+
+# ------------------------------------------------------------- training is per network
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_training_a_stack_equals_training_each_alone(norm, optimizer):
+    x, y = _data()
+    n, steps = 2, 8
+    weights = np.array([0.5, 2.0])  # with SGD, per-network learning-rate factors
+    make_opt = {"adam": lambda: keras.optimizers.Adam(1e-2),
+                "sgd": lambda: keras.optimizers.SGD(0.1)}[optimizer]
+    idx = st.batch_indices(n, steps, 16, seed=3, pool=len(x))
+    model = _stack(n, "before", norm)
+    alone = []
+    for s in range(n):
+        one = _stack(1, "before", norm, seed=10 + s)
+        st.copy_network(model, s, one)
+        alone.append(one)
+    losses = st.make_trainer(model, make_opt(), n, x, y, loss_weights=weights, last=3)(idx)
+    assert losses.shape == (n,) and np.all(np.isfinite(losses))
+    for s, one in enumerate(alone):
+        loss_s = st.make_trainer(one, make_opt(), 1, x, y, loss_weights=weights[s:s + 1],
+                                 last=3)(idx[..., s:s + 1])
+        np.testing.assert_allclose(loss_s[0], losses[s], rtol=1e-5)
+        check = _stack(1, "before", norm, seed=20)
+        st.copy_network(model, s, check)
+        for got, want in zip(check.weights, one.weights):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5,
+                                       err_msg=want.path)
+
+
+def test_trainer_continues_and_accepts_any_batch_size():
+    x, y = _data()
+    model = _stack(2, "none")
+    train = st.make_trainer(model, keras.optimizers.SGD(0.1), 2, x, y)
+    first = train(st.batch_indices(2, 30, 8, seed=4, pool=len(x)))
+    later = train(st.batch_indices(2, 60, 32, seed=5, pool=len(x)))
+    assert first.shape == later.shape == (2,)
+    assert np.all(later < first)  # it keeps training (the state persists between calls)
+
+
+# -------------------------------------------------------------------------- precise BN
+
+
+def test_precise_bn_is_the_float64_mean_and_variance_of_each_input():
+    x, _ = _data(rows=300)
+    n = 2
+    model = _stack(n, "after", input_bn=True)
+    st.make_trainer(model, keras.optimizers.SGD(0.1), n, x, np.zeros(len(x), np.int32))(
+        st.batch_indices(n, 5, 16, seed=6, pool=len(x)))
+    xs = np.repeat(x[:, None], n, axis=1)
+    assert st.precise_bn(model, xs) == 3
+    bns = st.bn_layers(model)
+    # The first BN normalizes the inputs themselves: its statistics are numpy's, in float64.
+    flat = xs.reshape(len(x), -1).astype(np.float64)
+    np.testing.assert_array_equal(bns[0].moving_mean.numpy(), flat.mean(axis=0).astype(np.float32))
+    np.testing.assert_array_equal(bns[0].moving_variance.numpy(), flat.var(axis=0).astype(np.float32))
+    # Every later one: its input with the earlier layers' new statistics, in inference mode.
+    for bn in bns[1:]:
+        z = np.asarray(keras.Model(model.input, bn.input)(xs, training=False), np.float64)
+        np.testing.assert_allclose(bn.moving_mean.numpy(), z.mean(axis=0), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(bn.moving_variance.numpy(), z.var(axis=0), rtol=1e-6)
+
+
+def test_precise_bn_on_images_uses_the_channel_axis():
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input(shape=(6, 6, 2))
+    out = keras.layers.BatchNormalization()(keras.layers.Conv2D(3, 3)(inputs))
+    model = keras.Model(inputs, out)
+    x = np.random.default_rng(7).normal(2.0, 3.0, size=(40, 6, 6, 2)).astype(np.float32)
+    st.precise_bn(model, x)
+    z = np.asarray(model.layers[1](x), np.float64)
+    bn = st.bn_layers(model)[0]
+    np.testing.assert_allclose(bn.moving_mean.numpy(), z.mean(axis=(0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), z.var(axis=(0, 1, 2)), rtol=1e-6)
+
+
+def test_evaluate_and_accuracy():
+    x, y = _data(rows=120)
+    model = _stack(3, "none")
+    moving, precise = st.evaluate(model, 3, x, x, y)
+    assert moving is precise
+    logits = model(np.repeat(x[:, None], 3, axis=1), training=False).numpy()
+    np.testing.assert_allclose(moving, np.mean(np.argmax(logits, -1) == y[:, None], axis=0))
+    np.testing.assert_allclose(st.stacked_accuracy(model, 3, x, y, chunk=7), moving)
+    bn_model = _stack(3, "before")
+    moving, precise = st.evaluate(bn_model, 3, x, x, y, n_precise=50, moving=False)
+    assert moving is None and precise.shape == (3,)
+
+
+# ------------------------------------------------------------------------ batch indices
+
+
+def test_batch_indices_are_passes_of_permutations():
+    idx = st.batch_indices(3, 7, 10, seed=8, pool=25)
+    assert idx.shape == (7, 10, 3) and idx.dtype == np.int32
+    for s in range(3):
+        column = idx[..., s].ravel()  # 70 = 2 full passes of 25, then 20 of a third
+        for p in range(2):
+            assert sorted(column[25 * p:25 * (p + 1)]) == list(range(25))
+        assert len(set(column[50:])) == 20
+    assert not np.array_equal(idx[..., 0], idx[..., 1])
+    np.testing.assert_array_equal(idx, st.batch_indices(3, 7, 10, seed=8, pool=25))
+    assert not np.array_equal(idx, st.batch_indices(3, 7, 10, seed=9, pool=25))
+
+
+def test_batch_indices_from_a_pool_of_rows():
+    pool = np.array([3, 17, 40, 41, 99])
+    idx = st.batch_indices(2, 5, 2, seed=0, pool=pool)
+    assert set(np.unique(idx)) <= set(pool)
+    assert sorted(idx[..., 1].ravel()[:5]) == sorted(pool)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_input():
+    x, y = _data()
+    with pytest.raises(ValueError, match="kind"):
+        st.normalize(keras.Input(shape=(2, 4)), "instance", 2, 4)
+    with pytest.raises(ValueError, match="groups"):
+        st.normalize(keras.Input(shape=(2, 6)), "group", 2, 6, groups=4)
+    with pytest.raises(ValueError, match="placement"):
+        st.stacked_mlp(2, (4,), "middle")
+    with pytest.raises(ValueError, match="n must"):
+        st.stacked_mlp(0, (4,), "none")
+    with pytest.raises(ValueError, match="scale"):
+        st.glorot(3, 4, scale=0)
+    with pytest.raises(ValueError, match="pool"):
+        st.batch_indices(2, 3, 4, seed=0, pool=np.array([]))
+    with pytest.raises(ValueError, match="pool"):
+        st.batch_indices(2, 3, 4, seed=0, pool=np.array([0.5, 1.5]))
+    with pytest.raises(ValueError, match="batch"):
+        st.batch_indices(2, 3, 0, seed=0, pool=10)
+    model = _stack(2, "none")
+    with pytest.raises(ValueError, match="loss_weights"):
+        st.make_trainer(model, keras.optimizers.SGD(0.1), 2, x, y, loss_weights=[1, 2, 3])
+    with pytest.raises(ValueError, match="labels"):
+        st.make_trainer(model, keras.optimizers.SGD(0.1), 2, x, y[:-1])
+    train = st.make_trainer(model, keras.optimizers.SGD(0.1), 2, x, y)
+    with pytest.raises(ValueError, match="idx"):
+        train(np.zeros((4, 8, 3), np.int32))
+    with pytest.raises(ValueError, match="rows"):
+        train(np.full((4, 8, 2), len(x), np.int32))
+    with pytest.raises(ValueError, match="x must"):
+        st.stacked_accuracy(model, 2, x, y[:-1])
+    with pytest.raises(ValueError, match="differ"):
+        st.copy_network(model, 0, _plain("before", "batch"))
+    with pytest.raises(ValueError, match="s must"):
+        st.copy_network(model, 2, _plain("none", "batch"))
