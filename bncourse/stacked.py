@@ -46,9 +46,12 @@ __all__ = [
     "stacked_mlp",
     "batch_indices",
     "make_trainer",
+    "make_plain_trainer",
+    "restart",
     "bn_layers",
     "precise_bn",
     "stacked_accuracy",
+    "accuracy",
     "evaluate",
     "copy_network",
 ]
@@ -366,6 +369,94 @@ def make_trainer(model, optimizer, n, data, labels, loss_weights=None, last=20):
     return trainer
 
 
+def make_plain_trainer(model, optimizer, data, labels, last=20):
+    """A compiled training loop for one plain Keras model (for architectures that do not stack).
+
+    ``trainer(idx)`` runs ``len(idx)`` steps of mean sparse categorical cross-entropy (from
+    logits) on the rows ``idx[t]`` of ``data``; traced once, for any number of steps and any
+    batch size. Convolutions, for example: a stack of them would need grouped convolutions, which
+    are slow on a CPU, so several seeds of a CNN are trained one after the other with
+    :func:`restart` between them.
+
+    Parameters
+    ----------
+    model : keras.Model
+        ``(B, ...)`` → ``(B, classes)`` logits.
+    optimizer : keras.optimizers.Optimizer
+        Built here for ``model.trainable_variables``.
+    data : array, shape (N, ...)
+        Training inputs (float32).
+    labels : array of int, shape (N,)
+    last : int, default 20
+        The returned loss is averaged over the last ``last`` steps of a call.
+
+    Returns
+    -------
+    callable
+        ``trainer(idx)`` with ``idx`` an int array ``(steps, B)``; returns the mean training loss
+        over the last ``last`` steps (a float).
+    """
+    last = _positive_int(last, "last")
+    data = tf.constant(np.asarray(data, np.float32))
+    labels = tf.constant(np.asarray(labels, np.int32))
+    if data.shape.rank < 2 or labels.shape.rank != 1 or data.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"data must be (N, ...) and labels (N,), got {tuple(data.shape)} and "
+            f"{tuple(labels.shape)}"
+        )
+    optimizer.build(model.trainable_variables)
+
+    def loop(idx):  # idx: (steps, B)
+        steps = tf.shape(idx)[0]
+        recent = tf.zeros([])
+        for t in tf.range(steps):
+            with tf.GradientTape() as tape:
+                logits = model(tf.gather(data, idx[t]), training=True)
+                loss = tf.reduce_mean(
+                    keras.losses.sparse_categorical_crossentropy(
+                        tf.gather(labels, idx[t]), logits, from_logits=True
+                    )
+                )
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            recent += tf.where(t >= steps - last, loss, 0.0)
+        return recent / tf.cast(tf.minimum(steps, last), tf.float32)
+
+    compiled = tf.function(
+        loop, input_signature=[tf.TensorSpec([None, None], tf.int32)]
+    ).get_concrete_function()
+
+    def trainer(idx):
+        idx = np.asarray(idx)
+        if idx.ndim != 2 or idx.shape[0] < 1 or idx.shape[1] < 1:
+            raise ValueError(f"idx must have shape (steps, batch), got {idx.shape}")
+        if idx.min() < 0 or idx.max() >= data.shape[0]:
+            raise ValueError(f"idx must index rows 0 to {data.shape[0] - 1} of data")
+        return float(compiled(tf.constant(idx, tf.int32)).numpy())
+
+    return trainer
+
+
+def restart(model, weights, optimizer, learning_rate=None):
+    """Start a new run with a compiled trainer: initial ``weights``, a fresh optimizer state.
+
+    Parameters
+    ----------
+    model : keras.Model
+    weights : list of arrays
+        From ``model.get_weights()`` (or of a model of the same architecture).
+    optimizer : keras.optimizers.Optimizer
+        Every state variable (moments, iteration count) is set to zero.
+    learning_rate : float, optional
+        The new learning rate (unchanged if None).
+    """
+    model.set_weights(weights)
+    for v in optimizer.variables:
+        v.assign(tf.zeros_like(v))
+    if learning_rate is not None:
+        optimizer.learning_rate = learning_rate
+
+
 # -------------------------------------------------------------------------------- evaluation
 
 
@@ -432,6 +523,32 @@ def stacked_accuracy(model, n, x, y, chunk=1000):
     for i in range(0, len(x), chunk):
         logits = np.asarray(model(np.repeat(x[i : i + chunk, None], n, axis=1), training=False))
         correct += np.sum(np.argmax(logits, axis=-1) == y[i : i + chunk, None], axis=0)
+    return correct / len(x)
+
+
+def accuracy(model, x, y, chunk=1000):
+    """Inference-mode accuracy of a plain Keras model (logits of shape ``(B, classes)``).
+
+    Parameters
+    ----------
+    model : keras.Model
+    x : array, shape (N, ...)
+    y : array of int, shape (N,)
+    chunk : int, default 1000
+        Examples per forward pass.
+
+    Returns
+    -------
+    float
+        The fraction of ``x`` classified correctly.
+    """
+    x, y = np.asarray(x, np.float32), np.asarray(y)
+    if y.shape != (len(x),):
+        raise ValueError(f"y must have shape ({len(x)},), got {y.shape}")
+    correct = 0
+    for i in range(0, len(x), chunk):
+        logits = np.asarray(model(x[i : i + chunk], training=False))
+        correct += int(np.sum(np.argmax(logits, axis=-1) == y[i : i + chunk]))
     return correct / len(x)
 
 

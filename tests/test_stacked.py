@@ -241,3 +241,38 @@ def test_bad_input():
         st.copy_network(model, 0, _plain("before", "batch"))
     with pytest.raises(ValueError, match="s must"):
         st.copy_network(model, 2, _plain("none", "batch"))
+
+
+# ---------------------------------------------------------------- plain models, one by one
+
+
+def test_plain_trainer_equals_a_stack_of_one():
+    x, y = _data()
+    one = _stack(1, "before")
+    plain = _plain("before", "batch")
+    st.copy_network(one, 0, plain)
+    start = plain.get_weights()
+    idx = st.batch_indices(1, 6, 16, seed=11, pool=len(x))
+    loss_one = st.make_trainer(one, keras.optimizers.Adam(1e-2), 1, x, y, last=2)(idx)
+    optimizer = keras.optimizers.Adam(1e-2)
+    train = st.make_plain_trainer(plain, optimizer, x, y, last=2)
+    loss_plain = train(idx[..., 0])
+    np.testing.assert_allclose(loss_plain, loss_one[0], rtol=1e-5)
+    check = _plain("before", "batch")
+    st.copy_network(one, 0, check)
+    for got, want in zip(check.weights, plain.weights):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+    # restart: the same run again from the same weights and a fresh optimizer state
+    after_first = [w.numpy() for w in plain.weights]
+    st.restart(plain, start, optimizer, learning_rate=1e-2)
+    assert int(optimizer.iterations.numpy()) == 0
+    np.testing.assert_allclose(train(idx[..., 0]), loss_plain, rtol=1e-6)
+    for got, want in zip(plain.weights, after_first):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+    acc = st.accuracy(plain, x, y, chunk=33)
+    logits = plain(x, training=False).numpy()
+    assert acc == np.mean(np.argmax(logits, -1) == y)
+    with pytest.raises(ValueError, match="idx"):
+        train(idx)
+    with pytest.raises(ValueError, match="y must"):
+        st.accuracy(plain, x, y[:-1])
