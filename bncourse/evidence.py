@@ -519,7 +519,7 @@ def rounded(value, fmt: str):
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f"value must be finite, got {number}")
-    text = format(number, fmt)
+    text = format(number, fmt).replace(",", "").replace("_", "")  # thousands separators
     if fmt[-1] == "%":
         return float(Decimal(text.rstrip("%")) / 100)
     return float(text)

@@ -241,12 +241,14 @@ def test_higher_level_is_harder_to_meet():
         (7, "d", 7),
         (np.int64(7), "d", 7),
         (12345.678, ".3g", 12300.0),
+        (1749.4, ",.0f", 1749.0),  # thousands separators are dropped from what is stored
+        (1234567.891, "_.1f", 1234567.9),
     ],
 )
 def test_rounded(value, fmt, expected):
     out = ev.rounded(value, fmt)
     assert out == expected and type(out) is type(expected)
-    assert len(repr(out)) <= 8
+    assert len(repr(out)) <= 9
 
 
 @pytest.mark.parametrize("value, fmt, error", [(1.0, "", ValueError), (1.0, ".2s", ValueError), (1.0, None, ValueError), (1.5, "d", ValueError), (float("nan"), ".1f", ValueError), (True, ".1f", TypeError)])
