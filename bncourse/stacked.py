@@ -27,6 +27,7 @@ networks at once") for the technique and its check against plain Keras models.
 from __future__ import annotations
 
 import os
+import weakref
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -460,6 +461,24 @@ def restart(model, weights, optimizer, learning_rate=None):
 # -------------------------------------------------------------------------------- evaluation
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(model, key, build):
+    """A compiled function of ``model`` (an inference-mode forward pass, a probe), made once.
+
+    Kept per model (weakly, so it goes with the model); ``build()`` makes the Keras model or
+    callable to compile. Compiled calls avoid the per-layer overhead of eager execution, which
+    dominates for small models evaluated many times.
+    """
+    cache = _COMPILED.setdefault(model, {})
+    if key not in cache:
+        target = build()
+        spec = [tf.TensorSpec((None, *model.input.shape[1:]), model.input.dtype)]
+        cache[key] = tf.function(lambda x: target(x, training=False), input_signature=spec)
+    return cache[key]
+
+
 def bn_layers(model):
     """The ``keras.layers.BatchNormalization`` layers of ``model``, in order."""
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -486,8 +505,10 @@ def precise_bn(model, x):
         The number of BN layers updated (0 if there are none).
     """
     layers = bn_layers(model)
+    x = tf.convert_to_tensor(np.asarray(x, np.float32))
     for bn in layers:
-        z = np.asarray(keras.Model(model.input, bn.input)(x, training=False), np.float64)
+        probe = _compiled(model, ("input of", bn.name), lambda: keras.Model(model.input, bn.input))
+        z = np.asarray(probe(x), np.float64)
         axis = [a % z.ndim for a in np.atleast_1d(bn.axis)]
         axes = tuple(i for i in range(z.ndim) if i not in axis)
         bn.moving_mean.assign(z.mean(axis=axes).astype(bn.moving_mean.dtype))
@@ -519,9 +540,10 @@ def stacked_accuracy(model, n, x, y, chunk=1000):
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or y.shape != (len(x),):
         raise ValueError(f"x must be (N, D) and y (N,), got {x.shape} and {y.shape}")
+    forward = _compiled(model, "forward", lambda: model)
     correct = np.zeros(n)
     for i in range(0, len(x), chunk):
-        logits = np.asarray(model(np.repeat(x[i : i + chunk, None], n, axis=1), training=False))
+        logits = np.asarray(forward(np.repeat(x[i : i + chunk, None], n, axis=1).astype(np.float32)))
         correct += np.sum(np.argmax(logits, axis=-1) == y[i : i + chunk, None], axis=0)
     return correct / len(x)
 
@@ -545,9 +567,10 @@ def accuracy(model, x, y, chunk=1000):
     x, y = np.asarray(x, np.float32), np.asarray(y)
     if y.shape != (len(x),):
         raise ValueError(f"y must have shape ({len(x)},), got {y.shape}")
+    forward = _compiled(model, "forward", lambda: model)
     correct = 0
     for i in range(0, len(x), chunk):
-        logits = np.asarray(model(x[i : i + chunk], training=False))
+        logits = np.asarray(forward(x[i : i + chunk]))
         correct += int(np.sum(np.argmax(logits, axis=-1) == y[i : i + chunk]))
     return correct / len(x)
 

@@ -272,6 +272,10 @@ def test_plain_trainer_equals_a_stack_of_one():
     acc = st.accuracy(plain, x, y, chunk=33)
     logits = plain(x, training=False).numpy()
     assert acc == np.mean(np.argmax(logits, -1) == y)
+    # the compiled forward pass reads the current weights, not those of its first call
+    plain.set_weights(start)
+    logits = plain(x, training=False).numpy()
+    assert st.accuracy(plain, x, y) == np.mean(np.argmax(logits, -1) == y)
     with pytest.raises(ValueError, match="idx"):
         train(idx)
     with pytest.raises(ValueError, match="y must"):
