@@ -10,7 +10,8 @@ Every setting is trained for several seeds at once as one stack of networks
 (:mod:`bncourse.stacked`): network ``s`` of a stack has its own initial weights and its own
 batches. The BN stack and the renorm stack of one regime share both, seed by seed (the renorm
 stack starts from a copy of the BN stack's dense kernels, and both read the same batch indices),
-so the two settings can be compared seed by seed (``paired=True`` in ``bncourse.evidence``).
+so the two settings can be compared seed by seed (``paired=True`` in ``bncourse.evidence``). The
+two stacks are trained side by side, as one model of twice as many networks.
 
 - :func:`two_class_batches` and :func:`batch_order` build one network's batch order;
   :func:`stacked_order` stacks one order per network;
@@ -267,7 +268,7 @@ def compare(x, y, x_test, y_test, regime, batch, passes, seeds, init_seed,
         (:func:`stacked_order`, streams 0 and 1).
     init_seed : int
         ``keras.utils.set_random_seed`` before building the BN stack; the renorm stack gets a copy
-        of its dense weights.
+        of its dense weights. Both stacks are trained side by side, as one model.
     learning_rate, momentum : float
         SGD with momentum, as for one network (the stack's loss is the sum of the networks').
     widths : sequence of int, default (64, 64)
@@ -283,12 +284,14 @@ def compare(x, y, x_test, y_test, regime, batch, passes, seeds, init_seed,
     test_idx = stacked_order(y_test, batch, regime, seeds, stream=1)
     keras.utils.set_random_seed(init_seed)
     d = np.shape(x)[1]
-    models = {renorm: stacked_norm_mlp(n, renorm, widths, n_in=d) for renorm in (False, True)}
-    models = {"bn": models[False], "renorm": models[True]}
-    _copy_dense(models["bn"], models["renorm"])
-    results = {}
-    for name, model in models.items():
-        trainer = st.make_trainer(model, keras.optimizers.SGD(learning_rate, momentum=momentum), n, x, y)
-        trainer(train_idx)
-        results[name] = mode_gap(model, x_test, y_test, test_idx)
-    return results
+    bn, rn = (stacked_norm_mlp(n, renorm, widths, n_in=d) for renorm in (False, True))
+    _copy_dense(bn, rn)
+    # Both stacks side by side as one model of 2n networks (no shared weights, so each trains as
+    # alone), which halves the number of training steps to run: network s and n + s read the same
+    # batches.
+    inputs = keras.Input(shape=(2 * n, d))
+    model = keras.Model(inputs, keras.layers.Concatenate(axis=1)([bn(inputs[:, :n]), rn(inputs[:, n:])]))
+    trainer = st.make_trainer(model, keras.optimizers.SGD(learning_rate, momentum=momentum), 2 * n, x, y)
+    trainer(np.concatenate([train_idx, train_idx], axis=2))
+    scores = mode_gap(model, x_test, y_test, np.concatenate([test_idx, test_idx], axis=2))
+    return {"bn": {k: v[:n] for k, v in scores.items()}, "renorm": {k: v[n:] for k, v in scores.items()}}
