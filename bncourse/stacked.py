@@ -26,6 +26,7 @@ networks at once") for the technique and its check against plain Keras models.
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 
@@ -50,6 +51,7 @@ __all__ = [
     "make_plain_trainer",
     "restart",
     "bn_layers",
+    "layer_input",
     "precise_bn",
     "stacked_accuracy",
     "accuracy",
@@ -290,6 +292,13 @@ def batch_indices(n, steps, batch, seed, pool):
     return np.stack(columns, axis=-1).reshape(steps, batch, n).astype(np.int32)
 
 
+def _as_tensor(values, dtype):
+    """A tensor of ``dtype``: a tensor of that dtype as it is (no copy), anything else converted."""
+    if isinstance(values, tf.Tensor) and values.dtype == dtype:
+        return values
+    return tf.constant(np.asarray(values, dtype.as_numpy_dtype))
+
+
 def make_trainer(model, optimizer, n, data, labels, loss_weights=None, last=20):
     """A compiled training loop for ``n`` stacked networks.
 
@@ -306,8 +315,9 @@ def make_trainer(model, optimizer, n, data, labels, loss_weights=None, last=20):
         Built here for ``model.trainable_variables``; its state persists between calls.
     n : int
         Number of networks in the stack.
-    data : array, shape (N, D)
-        Training inputs (float32), shared by all networks.
+    data : array or tf.Tensor, shape (N, D)
+        Training inputs, shared by all networks. A float32 ``tf.Tensor`` is used as it is; an
+        array is copied into one (pass a tensor to share one copy between several trainers).
     labels : array of int, shape (N,)
         Training labels.
     loss_weights : array, shape (n,), optional
@@ -323,8 +333,7 @@ def make_trainer(model, optimizer, n, data, labels, loss_weights=None, last=20):
     """
     n = _positive_int(n, "n")
     last = _positive_int(last, "last")
-    data = tf.constant(np.asarray(data, np.float32))
-    labels = tf.constant(np.asarray(labels, np.int32))
+    data, labels = _as_tensor(data, tf.float32), _as_tensor(labels, tf.int32)
     if data.shape.rank < 2 or labels.shape.rank != 1 or data.shape[0] != labels.shape[0]:
         raise ValueError(
             f"data must be (N, D) and labels (N,), got {tuple(data.shape)} and {tuple(labels.shape)}"
@@ -385,8 +394,8 @@ def make_plain_trainer(model, optimizer, data, labels, last=20):
         ``(B, ...)`` → ``(B, classes)`` logits.
     optimizer : keras.optimizers.Optimizer
         Built here for ``model.trainable_variables``.
-    data : array, shape (N, ...)
-        Training inputs (float32).
+    data : array or tf.Tensor, shape (N, ...)
+        Training inputs (a float32 ``tf.Tensor`` is used without a copy).
     labels : array of int, shape (N,)
     last : int, default 20
         The returned loss is averaged over the last ``last`` steps of a call.
@@ -398,8 +407,7 @@ def make_plain_trainer(model, optimizer, data, labels, last=20):
         over the last ``last`` steps (a float).
     """
     last = _positive_int(last, "last")
-    data = tf.constant(np.asarray(data, np.float32))
-    labels = tf.constant(np.asarray(labels, np.int32))
+    data, labels = _as_tensor(data, tf.float32), _as_tensor(labels, tf.int32)
     if data.shape.rank < 2 or labels.shape.rank != 1 or data.shape[0] != labels.shape[0]:
         raise ValueError(
             f"data must be (N, ...) and labels (N,), got {tuple(data.shape)} and "
@@ -467,21 +475,95 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _compiled(model, key, build):
     """A compiled function of ``model`` (an inference-mode forward pass, a probe), made once.
 
-    Kept per model (weakly, so it goes with the model); ``build()`` makes the Keras model or
-    callable to compile. Compiled calls avoid the per-layer overhead of eager execution, which
-    dominates for small models evaluated many times.
+    Kept per model (weakly: the compiled function holds no reference to ``model`` itself, so both
+    go when the model goes); ``build(model)`` makes the Keras model or callable to compile.
+    Compiled calls avoid the per-layer overhead of eager execution, which dominates for small
+    models evaluated many times. Every model gets its own ``tf.function``, traced once (the input
+    signature fixes everything but the batch size); TensorFlow's warning about "frequent
+    retracing", which counts the tracings of all of them together, is a false alarm here and is
+    kept out of the output.
     """
     cache = _COMPILED.setdefault(model, {})
     if key not in cache:
-        target = build()
+        target = build(model)
+        if target is model:  # reach the model through a weak reference: no cycle key -> value -> key
+            ref = weakref.ref(model)
+
+            def function(x):
+                return ref()(x, training=False)
+
+        else:
+
+            def function(x):
+                return target(x, training=False)
+
         spec = [tf.TensorSpec((None, *model.input.shape[1:]), model.input.dtype)]
-        cache[key] = tf.function(lambda x: target(x, training=False), input_signature=spec)
+        compiled = tf.function(function, input_signature=spec)
+
+        def quiet(x):
+            logger = tf.get_logger()
+            level = logger.level
+            logger.setLevel(logging.ERROR)
+            try:
+                return compiled(x)
+            finally:
+                logger.setLevel(level)
+
+        cache[key] = quiet
     return cache[key]
+
+
+def _rows_per_chunk(row_size: int, chunk: int) -> int:
+    """Rows per forward pass: at most ``chunk``, and at most about 4 million input values."""
+    return max(1, min(int(chunk), (1 << 22) // max(1, int(row_size))))
+
+
+def _mean_var64(z, axis):
+    """Mean and variance of ``z`` over every axis but ``axis``, in float64, a block of features at a time."""
+    z = np.moveaxis(np.asarray(z), axis, -1)
+    z = z.reshape(-1, z.shape[-1])
+    mean, var = np.empty(z.shape[1]), np.empty(z.shape[1])
+    step = max(1, (1 << 22) // max(1, z.shape[0]))  # about 32 MB of float64 per block
+    for j in range(0, z.shape[1], step):
+        block = z[:, j : j + step].astype(np.float64)
+        mean[j : j + step] = block.mean(axis=0)
+        var[j : j + step] = block.var(axis=0)
+    return mean, var
 
 
 def bn_layers(model):
     """The ``keras.layers.BatchNormalization`` layers of ``model``, in order."""
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def layer_input(model, layer, x, chunk=1000):
+    """What ``layer`` of ``model`` receives for inputs ``x``, in inference mode.
+
+    A compiled probe (made once per model and layer), run over ``x`` a chunk of rows at a time.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A functional model.
+    layer : keras.layers.Layer or str
+        One of its layers (or its name), with a single input.
+    x : array, shape (N, ...)
+        Inputs of the model.
+    chunk : int, default 1000
+        Rows per forward pass at most (fewer when a pass would hold more than about 4 million
+        input values).
+
+    Returns
+    -------
+    ndarray, float32, shape (N, ...)
+        The layer's input for every row of ``x``.
+    """
+    if isinstance(layer, str):
+        layer = model.get_layer(layer)
+    probe = _compiled(model, ("input of", layer.name), lambda m: keras.Model(m.input, layer.input))
+    x = np.asarray(x, np.float32)
+    rows = _rows_per_chunk(int(np.prod(x.shape[1:])), chunk)
+    return np.concatenate([probe(x[i : i + rows]).numpy() for i in range(0, len(x), rows)])
 
 
 def precise_bn(model, x):
@@ -505,14 +587,15 @@ def precise_bn(model, x):
         The number of BN layers updated (0 if there are none).
     """
     layers = bn_layers(model)
-    x = tf.convert_to_tensor(np.asarray(x, np.float32))
+    x = np.asarray(x, np.float32)
     for bn in layers:
-        probe = _compiled(model, ("input of", bn.name), lambda: keras.Model(model.input, bn.input))
-        z = np.asarray(probe(x), np.float64)
-        axis = [a % z.ndim for a in np.atleast_1d(bn.axis)]
-        axes = tuple(i for i in range(z.ndim) if i not in axis)
-        bn.moving_mean.assign(z.mean(axis=axes).astype(bn.moving_mean.dtype))
-        bn.moving_variance.assign(z.var(axis=axes).astype(bn.moving_variance.dtype))
+        z = layer_input(model, bn, x)
+        axis = np.atleast_1d(bn.axis)
+        if axis.size != 1:
+            raise ValueError(f"{bn.name}: precise_bn supports one feature axis, got axis={bn.axis}")
+        mean, var = _mean_var64(z, int(axis[0]) % z.ndim)
+        bn.moving_mean.assign(mean.astype(bn.moving_mean.dtype))
+        bn.moving_variance.assign(var.astype(bn.moving_variance.dtype))
     return len(layers)
 
 
@@ -529,7 +612,8 @@ def stacked_accuracy(model, n, x, y, chunk=1000):
     y : array of int, shape (N,)
         Test labels.
     chunk : int, default 1000
-        Examples per forward pass.
+        Examples per forward pass at most (fewer when a pass would hold more than about 4
+        million input values, to bound the memory).
 
     Returns
     -------
@@ -540,11 +624,13 @@ def stacked_accuracy(model, n, x, y, chunk=1000):
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or y.shape != (len(x),):
         raise ValueError(f"x must be (N, D) and y (N,), got {x.shape} and {y.shape}")
-    forward = _compiled(model, "forward", lambda: model)
+    forward = _compiled(model, "forward", lambda m: m)
+    x = np.asarray(x, np.float32)
+    rows = _rows_per_chunk(n * x.shape[1], chunk)
     correct = np.zeros(n)
-    for i in range(0, len(x), chunk):
-        logits = np.asarray(forward(np.repeat(x[i : i + chunk, None], n, axis=1).astype(np.float32)))
-        correct += np.sum(np.argmax(logits, axis=-1) == y[i : i + chunk, None], axis=0)
+    for i in range(0, len(x), rows):
+        logits = forward(np.repeat(x[i : i + rows, None], n, axis=1)).numpy()
+        correct += np.sum(np.argmax(logits, axis=-1) == y[i : i + rows, None], axis=0)
     return correct / len(x)
 
 
@@ -557,7 +643,8 @@ def accuracy(model, x, y, chunk=1000):
     x : array, shape (N, ...)
     y : array of int, shape (N,)
     chunk : int, default 1000
-        Examples per forward pass.
+        Examples per forward pass at most (fewer when a pass would hold more than about 4
+        million input values, to bound the memory).
 
     Returns
     -------
@@ -567,11 +654,12 @@ def accuracy(model, x, y, chunk=1000):
     x, y = np.asarray(x, np.float32), np.asarray(y)
     if y.shape != (len(x),):
         raise ValueError(f"y must have shape ({len(x)},), got {y.shape}")
-    forward = _compiled(model, "forward", lambda: model)
+    forward = _compiled(model, "forward", lambda m: m)
+    rows = _rows_per_chunk(int(np.prod(x.shape[1:])), chunk)
     correct = 0
-    for i in range(0, len(x), chunk):
-        logits = np.asarray(forward(x[i : i + chunk]))
-        correct += int(np.sum(np.argmax(logits, axis=-1) == y[i : i + chunk]))
+    for i in range(0, len(x), rows):
+        logits = forward(x[i : i + rows]).numpy()
+        correct += int(np.sum(np.argmax(logits, axis=-1) == y[i : i + rows]))
     return correct / len(x)
 
 

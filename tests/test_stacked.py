@@ -168,6 +168,24 @@ def test_precise_bn_on_images_uses_the_channel_axis():
     np.testing.assert_allclose(bn.moving_variance.numpy(), z.var(axis=(0, 1, 2)), rtol=1e-6)
 
 
+def test_layer_input_in_chunks():
+    x, _ = _data(rows=130)
+    model = _stack(2, "after")
+    xs = np.repeat(x[:, None], 2, axis=1)
+    bn = st.bn_layers(model)[1]
+    want = keras.Model(model.input, bn.input)(xs, training=False).numpy()
+    np.testing.assert_allclose(st.layer_input(model, bn, xs, chunk=17), want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(st.layer_input(model, bn.name, xs), want, rtol=1e-6, atol=1e-6)
+
+
+def test_trainer_takes_tensors_as_they_are():
+    x, y = _data()
+    model = _stack(2, "none")
+    losses = st.make_trainer(model, keras.optimizers.SGD(0.1), 2, tf.constant(x), tf.constant(y))(
+        st.batch_indices(2, 3, 8, seed=12, pool=len(x)))
+    assert losses.shape == (2,)
+
+
 def test_evaluate_and_accuracy():
     x, y = _data(rows=120)
     model = _stack(3, "none")
