@@ -13,27 +13,15 @@ the chapter plots and asserts.
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from bncourse import stacked as st  # noqa: E402
+from bncourse import stacked as st
+from bncourse._checks import positive_int as _positive_int
+from bncourse._keras import keras, tf
 
 __all__ = ["RECORDS", "bn_mlp_stack", "sgd_with_norms"]
 
 RECORDS = ("loss", "w_norm", "g_norm", "max_cos")
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def bn_mlp_stack(n, units=128, n_in=784, n_out=10, init_std=0.01):

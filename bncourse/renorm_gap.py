@@ -23,17 +23,11 @@ two stacks are trained side by side, as one model of twice as many networks.
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from bncourse import stacked as st  # noqa: E402
+from bncourse import stacked as st
+from bncourse._checks import positive_int as _positive_int
+from bncourse._keras import keras, tf
 
 __all__ = [
     "REGIMES",
@@ -49,12 +43,6 @@ __all__ = [
 
 REGIMES = ("small batches", "two-class batches")
 RENORM_CLIPPING = {"rmax": 3.0, "rmin": 1 / 3, "dmax": 5.0}  # the paper's final bounds
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def two_class_batches(labels, batch, rng):

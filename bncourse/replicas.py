@@ -16,14 +16,9 @@ scaffolding for that lives here:
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from bncourse._keras import tf
 
 __all__ = ["logical_cpus", "per_replica", "training_step", "moving_variance"]
 

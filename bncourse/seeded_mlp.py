@@ -28,16 +28,12 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import os
 import weakref
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from bncourse._checks import positive_int as _positive_int
+from bncourse._keras import keras, tf
 
 __all__ = [
     "stacked_dense",
@@ -74,8 +70,8 @@ def stacked_dense(n, units, *, use_bias=True, stddev=0.1, seed=None, name=None):
     the biases start at 0. The same ``n``, shapes and seed give the same initial kernel, with or
     without bias.
     """
-    _check_count(n, "n")
-    _check_count(units, "units")
+    _positive_int(n, "n")
+    _positive_int(units, "units")
     if not stddev > 0:
         raise ValueError(f"stddev must be positive, got {stddev!r}")
     return keras.layers.EinsumDense(
@@ -143,8 +139,8 @@ def sigmoid_mlp(
     keras.Model
         Its last hidden activation layer is named ``"sigmoid_last"`` (see :func:`last_sigmoid_input`).
     """
-    _check_count(n, "n")
-    _check_count(n_in, "n_in")
+    _positive_int(n, "n")
+    _positive_int(n_in, "n_in")
     if not hidden:
         raise ValueError("hidden must list at least one hidden layer")
     seed = _initializer_seed(seed)
@@ -454,8 +450,8 @@ def train(
         ``K`` the probed checkpoints and ``L = landscape_batches``.
     """
     names = list(models)
-    _check_count(landscape_batches, "landscape_batches")
-    _check_count(landscape_every, "landscape_every")
+    _positive_int(landscape_batches, "landscape_batches")
+    _positive_int(landscape_every, "landscape_every")
     batches = np.asarray(batches)
     if batches.ndim != 4:
         raise ValueError(f"batches must have shape (chunks, steps, B, n), got {batches.shape}")
@@ -524,8 +520,3 @@ def release_memory():
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
-
-
-def _check_count(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -27,16 +27,12 @@ networks at once") for the technique and its check against plain Keras models.
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from bncourse._checks import positive_int as _positive_int
+from bncourse._keras import keras, tf
 
 __all__ = [
     "PLACEMENTS",
@@ -61,12 +57,6 @@ __all__ = [
 
 PLACEMENTS = ("after", "before", "none")
 NORMS = ("batch", "group", "layer")
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 # ------------------------------------------------------------------------------------ layers
