@@ -37,7 +37,10 @@ def _assign(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grade import Options, grade, load_autograders, summary_line, write_reports
+    import signal
+    import threading
+
+    from .grade import GradingInterrupted, Options, grade, load_autograders, summary_line
 
     options = Options(
         cell_timeout=args.cell_timeout,
@@ -45,14 +48,33 @@ def _grade(args) -> int:
         submission_timeout=args.submission_timeout,
         attempts=args.attempts,
         jobs=args.jobs,
+        max_file_mb=args.max_file_size,
     )
-    autograders = load_autograders()
-    results = grade(args.submissions, options, forced=args.assignment, autograders=autograders,
-                    progress=lambda r: print(summary_line(r), flush=True))
+    csv_path = Path(args.report)
+    json_path = csv_path.with_suffix(".json")
+
+    def stop(signum, frame):  # `kill` stops the run as Ctrl-C does: workers killed, report kept
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    old_handler = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        autograders = load_autograders()
+        results = grade(args.submissions, options, forced=args.assignment, autograders=autograders,
+                        progress=lambda r: print(summary_line(r), flush=True), report=csv_path)
+    except GradingInterrupted as interrupted:
+        print(f"interrupted: {len(interrupted.results)} of {interrupted.total} submissions graded; "
+              f"their rows are in {csv_path} and {json_path}", file=sys.stderr, flush=True)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted before any submission was graded", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old_handler)
     if not results:
         print("no submissions (.ipynb or .zip files) found in " + ", ".join(args.submissions))
         return 1
-    csv_path, json_path = write_reports(results, Path(args.report), autograders)
     print(f"wrote {csv_path} (scores) and {json_path} (every test case and message)")
     return 0
 
@@ -81,6 +103,8 @@ def main(argv=None) -> int:
                    help="wall-clock seconds for one grading attempt of a submission (default 300)")
     p.add_argument("--attempts", type=int, default=3, help="gradings per submission, each skipping the cell that broke the last (default 3)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--max-file-size", type=float, default=200.0, metavar="MB",
+                   help="larger submission files (or notebooks in a .zip) are not graded (default 200)")
     p.set_defaults(func=_grade)
 
     args = parser.parse_args(argv)

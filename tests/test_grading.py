@@ -250,6 +250,93 @@ CASES = [
                 return gamma * (x - mu) / np.sqrt(var + epsilon) + beta
         """),
     }, {"ex1_forward": 0, "ex2_identity": 0, "ex4_conv_axis": 1}),
+    # Submissions that change the kernel the tests run in (README, "What a submission can
+    # reach"). "<solution>" stands for the master's solution of that exercise.
+    ("03_batchnorm_algorithm", "chdir", {
+        # a correct exercise 1, then a cell that moves the working directory (where otter finds
+        # the tests and writes its results) and empties sys.path: it costs nothing
+        "ex2_identity": "<solution>\nimport os, sys\nos.chdir('..')\nsys.path[:] = []",
+    }, {}),
+    ("03_batchnorm_algorithm", "tampered_wrong", {
+        # the wrong answers of 03-wrong_math, each behind a different way of bending the tests:
+        # rebinding numpy's comparison (also from inside the graded function), bnlib's reference
+        # (by name and by swapping its code), the guards, and otter's checker
+        "ex1_forward": d("""
+            np.isclose = lambda a, b, **k: np.ones(np.broadcast(a, b).shape, dtype=bool)
+            np.allclose = lambda *a, **k: True
+
+            def bn_forward(x, gamma, beta, epsilon=1e-3, axis=-1):
+                np.isclose = lambda a, b, **k: np.ones(np.broadcast(a, b).shape, dtype=bool)
+                return gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + epsilon) + beta
+
+            def mine(x, gamma, beta, epsilon=1e-3, axis=-1):
+                return bn_forward(x, gamma, beta, epsilon, axis), None
+
+            bnlib.batch_norm_forward = bnlib.batchnorm.batch_norm_forward = mine
+        """),
+        "ex2_identity": d("""
+            import bnlib.batchnorm
+            bnlib.batchnorm.batch_norm_forward.__code__ = (
+                lambda x, gamma, beta, epsilon=1e-3, axis=-1: (x, None)).__code__
+
+            def identity_parameters(x, epsilon=1e-3):
+                return x.std(axis=0), x.mean(axis=0)
+        """),
+        "ex3_epsilon_limit": d("""
+            from otter.execute import Checker
+            Checker.check = classmethod(lambda cls, *args, **kwargs: None)
+            x_hat_4_small = 3 ** 0.5
+            x_hat_4_large = 3 ** 0.5
+        """),
+        "ex4_conv_axis": d("""
+            from bncourse import guards as _g
+            _g.check_array = lambda got, *args, **kwargs: got
+            _g.check_number = lambda got, *args, **kwargs: got
+            _g.ExerciseFailure = type("Nothing", (Exception,), {})
+            n_means_buggy = 64
+            n_means_correct = 32
+
+            def normalize_conv_fixed(x, gamma, beta, epsilon=1e-3):
+                mu, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+                return gamma * (x - mu) / np.sqrt(var + epsilon) + beta
+        """),
+    }, {"ex1_forward": 3, "ex2_identity": 0, "ex3_epsilon_limit": 1, "ex4_conv_axis": 2}),
+    ("03_batchnorm_algorithm", "tampered_right", {
+        # the right answers, behind changes that would fail them if they reached the tests
+        "ex1_forward": d("""
+            import builtins, math
+            np.isclose = lambda a, b, **k: np.zeros(np.broadcast(a, b).shape, dtype=bool)
+            bnlib.batch_norm_forward = lambda *args, **kwargs: (np.zeros(1), None)
+            math.isfinite = lambda v: False
+            builtins.abs = lambda value: float("inf")
+        """) + "\n<solution>",
+        "ex4_conv_axis": "import copy\ncopy.deepcopy = lambda value, memo=None: None\n<solution>",
+    }, {}),
+    ("03_batchnorm_algorithm", "bnlib_inside", {
+        # batch renormalization with rmax=1, dmax=0 is batch normalization: forbidden like BN
+        "ex1_forward": d("""
+            def bn_forward(x, gamma, beta, epsilon=1e-3, axis=-1):
+                c = x.shape[axis]
+                moved = np.moveaxis(x, axis, -1)
+                y, _ = bnlib.batch_renorm_forward(moved, np.ones(c), np.zeros(c), np.zeros(c),
+                                                  np.ones(c), rmax=1.0, dmax=0.0, epsilon=epsilon)
+                return np.moveaxis(y * gamma + beta, -1, axis)
+        """),
+        # the identity parameters from bnlib's batch statistics
+        "ex2_identity": d("""
+            def identity_parameters(x, epsilon=1e-3):
+                mean, var = bnlib.batch_statistics(x)
+                return np.sqrt(var + epsilon), mean
+        """),
+    }, {"ex1_forward": 0, "ex2_identity": 0}),
+    ("03_batchnorm_algorithm", "float32", {
+        # right, but computed in float32
+        "ex2_identity": d("""
+            def identity_parameters(x, epsilon=1e-3):
+                x = x.astype(np.float32)
+                return np.sqrt(x.var(axis=0) + np.float32(epsilon)), x.mean(axis=0)
+        """),
+    }, {"ex2_identity": 0}),
     # ---------------------------------------------------------------- chapter 4
     ("04_backward_pass", "wrong_math", {
         # dgamma from x instead of x_hat
@@ -540,10 +627,36 @@ CASES = [
                 return whole.mean(axis=0), whole.var(axis=0)
         """),
     }, {"ex1_rms_norm": 2}),
+    ("04_backward_pass", "bnlib_inside", {
+        # batch renormalization's backward pass with rmax=1, dmax=0 is BN's
+        "ex1_compact_backward": d("""
+            def bn_backward(dout, x, gamma, epsilon=1e-3):
+                d = x.shape[1]
+                _, cache = bnlib.batch_renorm_forward(x, gamma, np.zeros(d), np.zeros(d),
+                                                      np.ones(d), rmax=1.0, dmax=0.0,
+                                                      epsilon=epsilon)
+                return bnlib.batch_renorm_backward(dout, cache)
+        """),
+    }, {"ex1_compact_backward": 0}),
+    ("07_beyond_batch_norm", "bnlib_inside", {
+        # the global statistics from bnlib's batch statistics of the concatenated replicas
+        "ex3_synchronized_variance": d("""
+            expected_fraction = 0.5
+
+            def sync_statistics(replicas):
+                return bnlib.batch_statistics(np.concatenate(replicas))
+        """),
+    }, {"ex3_synchronized_variance": 1}),
 ]
 
 # What a message must say for some of the bad submissions: (file, exercise, text in the message).
 MESSAGES = [
+    ("03_batchnorm_algorithm-bnlib_inside", "ex1_forward", "calls bnlib's `batch_renorm_forward`"),
+    ("03_batchnorm_algorithm-bnlib_inside", "ex2_identity", "calls bnlib's `batch_statistics`"),
+    ("04_backward_pass-bnlib_inside", "ex1_compact_backward", "calls bnlib's `batch_renorm_forward`"),
+    ("07_beyond_batch_norm-bnlib_inside", "ex3_synchronized_variance", "calls bnlib's `batch_statistics`"),
+    ("03_batchnorm_algorithm-float32", "ex2_identity",
+     "`identity_parameters` returned float32; compute in float64"),
     ("06_placement_and_limitations-robustness", "ex1_placement", "must be a number, got the string '0'"),
     ("06_placement_and_limitations-robustness", "ex3_ghost_batch_norm", "y should have shape (8, 3), got shape (4, 2, 3)"),
     ("06_placement_and_limitations-robustness", "ex5_masked_batch_norm", "case 4: sentences of 2, 6 and 4 tokens, every argument read-only: `masked_batch_norm` raised ValueError"),
@@ -565,7 +678,7 @@ MESSAGES = [
     ("01_input_normalization-robustness", "ex3_deployment", "should have shape (3,), got shape (3, 1)"),
     ("01_input_normalization-mistakes", "ex1_robust_scaler", "NaN or infinite"),
     ("04_backward_pass-robustness", "ex1_compact_backward", "expected the tuple (dx, dgamma, dbeta), got an array"),
-    ("04_backward_pass-robustness", "ex2_staged_nhwc", "bnlib.batch_norm_backward"),
+    ("04_backward_pass-robustness", "ex2_staged_nhwc", "calls bnlib's `batch_norm_forward`"),
     ("04_backward_pass-robustness", "ex4_unbiased_variance", "`backward_ddof1` is not defined"),
     ("04_backward_pass-robustness", "ex5_gradient_check", "not graded: the kernel died while its tests ran"),
     ("04_backward_pass-wrong_math", "ex5_gradient_check", "case 4"),
@@ -624,13 +737,19 @@ def graded(generated, tmp_path_factory):
         cells = _answer_cells(nb, "otter_answer_cell")
         for question, code in answers.items():
             (index,) = cells[question]
-            nb.cells[index]["source"] = code
+            nb.cells[index]["source"] = code.replace("<solution>", _source(nb.cells[index]))
         nbformat.write(nb, folder / f"{chapter}-{name}.ipynb")
+    from test_grading_files import write_malformed_submissions
+
+    malformed = write_malformed_submissions(folder)  # one run grades them beside the others
     autograders = load_autograders()
     results = grade([folder], OPTIONS, autograders=autograders)
     report = tmp_path_factory.mktemp("report") / "grades.csv"
     write_reports(results, report, autograders)
-    return {r.student: r for r in results}, autograders, report
+    graded_ = {r.student: r for r in results}
+    assert len(graded_) == len(results)
+    graded_["__malformed__"] = malformed
+    return graded_, autograders, report
 
 
 def test_regenerating_the_exercises_changes_nothing_committed(generated):
@@ -726,6 +845,17 @@ def test_bad_submissions_lose_exactly_their_points(graded, case):
         assert (e.score < e.possible) == bool(e.message), (q, e.message)
 
 
+def test_malformed_files_get_one_row_each_in_the_same_run(graded):
+    results, _, report = graded
+    malformed = results["__malformed__"]
+    assert len(malformed) >= 20
+    for student, reason in malformed.items():
+        status = results[student].status
+        assert status.startswith("not graded: ") and reason in status, (student, status)
+    graded_ok = [r for k, r in results.items() if k != "__malformed__" and r.status == "graded"]
+    assert len(graded_ok) >= 20
+
+
 def test_failure_messages_are_specific(graded):
     results, _, _ = graded
     for stem, question, text in MESSAGES:
@@ -748,12 +878,12 @@ def test_the_report_has_one_row_per_submission_and_one_column_per_exercise(grade
     import csv
 
     rows = list(csv.DictReader(report.open(encoding="utf-8")))
-    assert len(rows) == len(results)
+    assert len(rows) == len(results) - 1  # less the "__malformed__" entry
     for chapter in CHAPTERS:
         for q in autograders[chapter].questions:
             assert f"{chapter[:2]}_{q.name}" in rows[0]
     data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
-    assert {d["student"] for d in data} == set(results)
+    assert {d["student"] for d in data} == set(results) - {"__malformed__"}
     row = next(r for r in rows if r["student"] == "03_batchnorm_algorithm-robustness")
     assert row["03_ex1_forward"] == "0" and row["total"] == str(int(results[row["student"]].total))
     assert "did not finish" in row["feedback"]

@@ -1,4 +1,4 @@
-"""bnlib.grading: the guards through which the exercise tests call learners' code.
+"""bncourse.guards: the guards through which the exercise tests call learners' code.
 
 Each guard turns one kind of mistake into a specific ExerciseFailure message instead of a crash, a
 hang or a silent pass. The last tests run a real kernel with the grader's per-cell guard.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bnlib
-from bnlib import grading as g
+from bncourse import guards as g
 
 unix_only = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="time limits need SIGALRM")
 
@@ -180,14 +180,48 @@ def test_call_forbids_bnlib_functions_under_any_name():
         _, cache = bnlib.batch_norm_forward(a, np.ones(3), np.zeros(3))
         return renamed(a, cache)
 
-    assert "uses bnlib's batch normalization" in failure(
-        g.call, uses_forward, x, name="f", forbid=g.bnlib_functions("forward", "backward")
-    )
-    assert "calls bnlib.batch_norm_backward" in failure(
-        g.call, uses_backward, x, name="f", forbid=g.bnlib_functions("backward")
-    )
+    def uses_renorm(a):
+        # batch renormalization with rmax=1, dmax=0 is batch normalization: forbidden as well
+        y, cache = bnlib.batch_renorm_forward(a, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3),
+                                              rmax=1.0, dmax=0.0)
+        return bnlib.batch_renorm_backward(np.ones_like(y), cache)
+
+    def uses_statistics(a):
+        return bnlib.batch_statistics(a)
+
+    def uses_layer(a):
+        return bnlib.BatchNorm()(a, training=True)
+
+    assert "calls bnlib's `batch_norm_forward`" in failure(
+        g.call, uses_forward, x, name="f", forbid=g.bnlib_functions())
+    assert "calls bnlib's `batch_norm_forward`" in failure(
+        g.call, uses_backward, x, name="f", forbid=g.bnlib_functions())
+    assert "calls bnlib's `batch_renorm_forward`" in failure(
+        g.call, uses_renorm, x, name="f", forbid=g.bnlib_functions())
+    assert "calls bnlib's `batch_statistics`" in failure(
+        g.call, uses_statistics, x, name="f", forbid=g.bnlib_functions())
+    assert "calls bnlib's `BatchNorm." in failure(
+        g.call, uses_layer, x, name="f", forbid=g.bnlib_functions())
+    assert "write it yourself with numpy" in failure(
+        g.call, uses_layer, x, name="f", forbid=g.bnlib_functions())
+    # what an exercise allows stays usable
+    allowed = g.call(uses_statistics, x, name="f", forbid=g.bnlib_functions(allow=("batch_statistics",
+                                                                                  "_moments")))
+    assert allowed[0].shape == (3,)
     # restored afterwards
     assert uses_forward(x).shape == (4, 3) and uses_backward(x)[0].shape == (4, 3)
+    assert uses_renorm(x)[0].shape == (4, 3)
+
+
+def test_every_bnlib_function_is_forbidden():
+    import types
+
+    forbidden = {fn for fn, _ in g.bnlib_functions()}
+    public = [getattr(bnlib, name) for name in bnlib.__all__]
+    functions = [f for f in public if type(f) is types.FunctionType]
+    methods = [m for c in public if isinstance(c, type) for m in vars(c).values()
+               if type(m) is types.FunctionType and not m.__code__.co_freevars]
+    assert functions and methods and set(functions + methods) <= forbidden
 
 
 # ------------------------------------------------------------------------------------------ lookups
@@ -261,7 +295,7 @@ def test_the_submission_guard_in_a_kernel(tmp_path):
 
     progress = tmp_path / "progress.txt"
     cells = [
-        f"import bnlib.grading\nbnlib.grading.install_submission_guard(cell_timeout=1, max_cell_output=500, progress_path={str(progress)!r})",
+        f"import bncourse.guards\nbncourse.guards.install_submission_guard(cell_timeout=1, max_cell_output=500, progress_path={str(progress)!r})",
         "while True:\n    pass\n# grading-cell 1",
         "for i in range(10_000):\n    print('line', i)\n# grading-cell 2",
         "'y' * 100_000\n# grading-cell 3",
@@ -284,3 +318,79 @@ def test_the_submission_guard_in_a_kernel(tmp_path):
     assert progress.read_text().split() == " ".join(
         f"start {i} end {i}" for i in range(1, 7)
     ).split()
+
+
+# ------------------------------------------------------------------------------------------ seal
+
+SEAL_SCRIPT = r'''
+import os, sys
+import numpy as np
+import bnlib
+import bnlib.batchnorm
+from bncourse import guards as g
+
+home, path = os.getcwd(), list(sys.path)
+originals = (np.isclose, bnlib.batch_norm_forward, g.check_array, bnlib.batchnorm._moments.__code__)
+x = np.random.default_rng(0).normal(size=(6, 3)) * 3 + 5
+reference = bnlib.batch_norm_forward(x, np.ones(3), np.zeros(3))[0]
+state = g.seal()
+
+def tamper():
+    np.isclose = lambda *a, **k: True
+    bnlib.batch_norm_forward = lambda *a, **k: (np.zeros(1), None)
+    bnlib.batchnorm._moments.__code__ = (lambda *a, **k: (0.0, 1.0)).__code__
+    g.check_array = lambda got, *a, **k: got
+    os.chdir("/")
+    sys.path.insert(0, "/nowhere")
+    g._SEAL = None
+    return x
+
+# 1. what a graded function changes while it runs is undone before the test goes on
+g.call(tamper, name="tamper")
+now = (np.isclose, bnlib.batch_norm_forward, g.check_array, bnlib.batchnorm._moments.__code__)
+assert all(a is b for a, b in zip(now, originals)), now
+assert os.getcwd() == home and sys.path == path and g._SEAL is state
+np.testing.assert_array_equal(bnlib.batch_norm_forward(x, np.ones(3), np.zeros(3))[0], reference)
+
+# 2. what a learner's cell changed is undone for a check, and given back afterwards
+tamper()
+undo = state.restore(keep=True)
+now = (np.isclose, bnlib.batch_norm_forward, g.check_array, bnlib.batchnorm._moments.__code__)
+assert all(a is b for a, b in zip(now, originals)) and os.getcwd() == home and sys.path == path
+try:
+    g.check_array(x, reference)
+    raise SystemExit("a wrong result passed")
+except g.ExerciseFailure:
+    pass
+state.reapply(undo)
+assert np.isclose(1, 2) is True and os.getcwd() == "/" and sys.path[0] == "/nowhere"
+state.restore()
+assert np.isclose is originals[0]
+print("sealed")
+'''
+
+
+def test_the_seal_undoes_what_learner_code_changes(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "seal.py"
+    script.write_text(SEAL_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "sealed", done.stderr[-3000:]
+
+
+def test_float32_results_are_named_as_the_problem():
+    message = failure(g.check_array, np.float32([1.0000001, 2.0]), [1.0, 2.0000005], name="y")
+    assert message.startswith("y is float32; compute in float64")
+    assert "expected 1, got 1.00000012" in message  # digits enough to show the difference
+
+    def params(x):
+        return x.std(axis=0).astype(np.float32), x.mean(axis=0).astype(np.float32)
+
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    gamma, _ = g.call(params, x, name="identity_parameters")
+    message = failure(g.check_array, gamma.astype(np.float64) * 1.0000002, gamma, name="y", rtol=1e-9)
+    assert message.startswith("`identity_parameters` returned float32; compute in float64")
+    assert "float32" not in failure(g.check_array, np.array([1.0, 2.0]), [1.0, 2.5])

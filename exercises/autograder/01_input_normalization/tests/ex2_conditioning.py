@@ -7,7 +7,7 @@ points = None
 
 @test_case(points=0, hidden=False)
 def test_form(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     for name in ['kappa', 'eta_max', 'steps_ratio']:
         value = g.answer(env, name)
         if value <= 0:
@@ -15,16 +15,16 @@ def test_form(env):
 
 @test_case(points=1, hidden=True)
 def test_kappa(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'kappa'), 4.0, name='kappa', rtol=0.01, reveal=False, hint='after the z-score H has 1 on its diagonal and r off the diagonal between the two features')
 
 @test_case(points=1, hidden=True)
 def test_eta_max(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'eta_max'), 1.25, name='eta_max', rtol=0.01, reveal=False, hint='eta_max = 2 / lambda_max')
 
 @test_case(points=1, hidden=True)
 def test_steps_ratio(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'steps_ratio'), 4.848359184430831, name='steps_ratio', factor=1.3, reveal=False)
 

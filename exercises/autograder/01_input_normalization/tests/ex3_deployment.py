@@ -8,7 +8,7 @@ points = None
 @test_case(points=1, hidden=False)
 def test_fixed_batch(env):
     import numpy as np
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'predict_fixed')
     X_new = np.array([[25.0, 30000.0], [60.0, 95000.0], [42.0, 54000.0]])
     case = 'case 1: three new customers (25, 30000), (60, 95000), (42, 54000)'
@@ -19,7 +19,7 @@ def test_fixed_batch(env):
 def test_single_customers(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'predict_fixed')
 
     def make_people(n, rng, age_mean=42.0):
@@ -43,6 +43,6 @@ def test_single_customers(env):
 
 @test_case(points=1, hidden=True)
 def test_single_customer_prediction(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'single_customer_prediction'), 1547.1280960428364, name='single_customer_prediction', rtol=1e-06, reveal=False)
 

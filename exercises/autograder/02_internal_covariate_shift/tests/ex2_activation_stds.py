@@ -8,7 +8,7 @@ points = None
 @test_case(points=1, hidden=False)
 def test_tanh(env):
     import numpy as np
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'activation_stds')
     rng = np.random.default_rng(21)
     x = rng.normal(size=(8, 5))
@@ -20,7 +20,7 @@ def test_tanh(env):
 @test_case(points=1, hidden=True)
 def test_activations(env):
     import numpy as np
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'activation_stds')
     acts = {'tanh': np.tanh, 'sigmoid': lambda z: 1 / (1 + np.exp(-z)), 'relu': lambda z: np.maximum(z, 0)}
     rng = np.random.default_rng(22)
@@ -39,7 +39,7 @@ def test_activations(env):
 def test_batch_norm(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'activation_stds')
     rng = np.random.default_rng(23)
     x = rng.normal(size=(32, 10)) * 3 + 1
@@ -57,7 +57,7 @@ def test_batch_norm(env):
 @test_case(points=1, hidden=True)
 def test_pure(env):
     import numpy as np
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'activation_stds')
     rng = np.random.default_rng(24)
     x = rng.normal(size=(5, 3))

@@ -8,7 +8,7 @@ points = None
 @test_case(points=1, hidden=False)
 def test_fixed_examples(env):
     import numpy as np
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'saturated_fraction_fixed')
     z = np.array([0.0, 1.0, 3.6, 3.7, -5.0, 10.0])
     case = 'case 1: z = [0, 1, 3.6, 3.7, -5, 10]'
@@ -18,7 +18,7 @@ def test_fixed_examples(env):
 @test_case(points=1, hidden=True)
 def test_fixed_random(env):
     import numpy as np
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'saturated_fraction_fixed')
     rng = np.random.default_rng(25)
     for scale, shape in [(1.0, (64, 10)), (6.0, (7, 3, 5))]:
@@ -30,7 +30,7 @@ def test_fixed_random(env):
 
 @test_case(points=1, hidden=True)
 def test_bound(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'max_derivative'), 0.25, name='max_derivative', rtol=0.001, reveal=False)
     g.check_number(g.answer(env, 'bound_14_layers'), 0.25 ** 14, name='bound_14_layers', rtol=0.01, reveal=False)
 

@@ -9,7 +9,7 @@ points = None
 def test_small(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'staged_backward_nhwc')
     forward = g.function(env, 'staged_forward_nhwc')
     rng = np.random.default_rng(411)
@@ -18,7 +18,7 @@ def test_small(env):
     _, kept = g.call(forward, x, gamma, beta, 0.001, name='staged_forward_nhwc')
     expected = bnlib.batch_norm_backward(dout, bnlib.batch_norm_forward(x, gamma, beta, 0.001)[1])
     case = 'case 1: x and a random dout of shape (2, 3, 3, 4)'
-    got = g.call(f, dout, kept, case=case, name='staged_backward_nhwc', arg_names=['dout', 'kept'], forbid=g.bnlib_functions('backward'))
+    got = g.call(f, dout, kept, case=case, name='staged_backward_nhwc', arg_names=['dout', 'kept'], forbid=g.bnlib_functions())
     if not (isinstance(got, (tuple, list)) and len(got) == 3):
         raise g.ExerciseFailure(f'{case}: expected the tuple (dx, dgamma, dbeta), got {g.describe(got)}')
     for name, value, want in zip(['dx', 'dgamma', 'dbeta'], got, expected):
@@ -28,7 +28,7 @@ def test_small(env):
 def test_other_shape(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'staged_backward_nhwc')
     forward = g.function(env, 'staged_forward_nhwc')
     rng = np.random.default_rng(412)
@@ -37,7 +37,7 @@ def test_other_shape(env):
     _, kept = g.call(forward, x, gamma, beta, 0.05, name='staged_forward_nhwc')
     expected = bnlib.batch_norm_backward(dout, bnlib.batch_norm_forward(x, gamma, beta, 0.05)[1])
     case = 'case 2: x of shape (3, 2, 5, 2), epsilon=0.05'
-    got = g.call(f, dout, kept, case=case, name='staged_backward_nhwc', arg_names=['dout', 'kept'], forbid=g.bnlib_functions('backward'))
+    got = g.call(f, dout, kept, case=case, name='staged_backward_nhwc', arg_names=['dout', 'kept'], forbid=g.bnlib_functions())
     if not (isinstance(got, (tuple, list)) and len(got) == 3):
         raise g.ExerciseFailure(f'{case}: expected the tuple (dx, dgamma, dbeta), got {g.describe(got)}')
     for name, value, want in zip(['dx', 'dgamma', 'dbeta'], got, expected):
@@ -47,7 +47,7 @@ def test_other_shape(env):
 def test_pure(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'staged_backward_nhwc')
     forward = g.function(env, 'staged_forward_nhwc')
     rng = np.random.default_rng(413)
@@ -56,7 +56,7 @@ def test_pure(env):
     _, kept = g.call(forward, x, gamma, beta, 0.001, name='staged_forward_nhwc')
     expected = bnlib.batch_norm_backward(dout, bnlib.batch_norm_forward(x, gamma, beta, 0.001)[1])
     case = 'case 3: dout and the arrays in kept are read-only'
-    got = g.call(f, dout, kept, case=case, name='staged_backward_nhwc', arg_names=['dout', 'kept'], readonly=True, forbid=g.bnlib_functions('backward'))
+    got = g.call(f, dout, kept, case=case, name='staged_backward_nhwc', arg_names=['dout', 'kept'], readonly=True, forbid=g.bnlib_functions())
     if not (isinstance(got, (tuple, list)) and len(got) == 3):
         raise g.ExerciseFailure(f'{case}: expected the tuple (dx, dgamma, dbeta), got {g.describe(got)}')
     for name, value, want in zip(['dx', 'dgamma', 'dbeta'], got, expected):

@@ -7,22 +7,22 @@ points = None
 
 @test_case(points=0, hidden=False)
 def test_form(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     for name in ['max_abs_dx', 'dgamma_value', 'dbeta_value']:
         g.answer(env, name)
 
 @test_case(points=1, hidden=True)
 def test_dx(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'max_abs_dx'), 0.0, name='max_abs_dx', atol=1e-06, reveal=False, hint='the input gradient is orthogonal to 1 and to x_hat')
 
 @test_case(points=1, hidden=True)
 def test_dgamma(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'dgamma_value'), 24.0, name='dgamma_value', rtol=0.001, reveal=False)
 
 @test_case(points=1, hidden=True)
 def test_dbeta(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'dbeta_value'), 16.0, name='dbeta_value', rtol=0.001, reveal=False)
 

@@ -9,7 +9,7 @@ points = None
 def test_fixed_batch_8(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'backward_ddof1')
 
     def forward_ddof1(x, gamma, beta, epsilon=0.001):
@@ -27,7 +27,7 @@ def test_fixed_batch_8(env):
 def test_fixed_more(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'backward_ddof1')
 
     def forward_ddof1(x, gamma, beta, epsilon=0.001):
@@ -44,12 +44,12 @@ def test_fixed_more(env):
 
 @test_case(points=1, hidden=True)
 def test_ones_check(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     if g.answer(env, 'ones_check_passes', kind='bool') is not True:
         raise g.ExerciseFailure('ones_check_passes is not right')
 
 @test_case(points=1, hidden=True)
 def test_coefficient(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'c_batch_8'), 8 / 7, name='c_batch_8', rtol=0.001, reveal=False)
 

@@ -9,7 +9,7 @@ points = None
 def test_right_and_wrong(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'check_backward_fixed')
     rng = np.random.default_rng(431)
     x = rng.normal(loc=1.0, scale=2.0, size=(6, 3))
@@ -33,7 +33,7 @@ def test_right_and_wrong(env):
 def test_other_bugs(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'check_backward_fixed')
     rng = np.random.default_rng(432)
     x = rng.normal(loc=-2.0, scale=3.0, size=(5, 4))
@@ -57,7 +57,7 @@ def test_other_bugs(env):
 def test_scale_free(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'check_backward_fixed')
     rng = np.random.default_rng(433)
     x = rng.normal(size=(6, 2))

@@ -9,7 +9,7 @@ points = None
 def test_outputs(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'predict_fixed')
     layer = bnlib.BatchNorm()
     layer.build((1, 4), np.float64)
@@ -25,7 +25,7 @@ def test_outputs(env):
 def test_independent_and_pure(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'predict_fixed')
     layer = bnlib.BatchNorm()
     layer.build((1, 3), np.float64)
@@ -40,7 +40,7 @@ def test_independent_and_pure(env):
 
 @test_case(points=1, hidden=True)
 def test_answers(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     if g.answer(env, 'moving_mean_changed', kind='bool') is not True:
         raise g.ExerciseFailure('moving_mean_changed is not right')
     g.check_number(g.answer(env, 'output_batch_of_one'), 0.5, name='output_batch_of_one', atol=1e-06, reveal=False)

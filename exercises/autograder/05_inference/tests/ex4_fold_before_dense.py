@@ -9,7 +9,7 @@ points = None
 def test_small(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'fold_bn_before_dense')
     rng = np.random.default_rng(57)
     kernel, bias = (rng.normal(size=(3, 2)), rng.normal(size=2))
@@ -17,7 +17,7 @@ def test_small(env):
     mean, var = (np.array([1.0, -2.0, 0.0]), np.array([0.5, 4.0, 1.0]))
     x = rng.normal(size=(6, 3))
     case = 'case 1: kernel of shape (D_in, D_out) = (3, 2), epsilon=1e-3'
-    got = g.call(f, kernel, bias, gamma, beta, mean, var, 0.001, case=case, name='fold_bn_before_dense', arg_names=['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'epsilon'])
+    got = g.call(f, kernel, bias, gamma, beta, mean, var, 0.001, case=case, name='fold_bn_before_dense', arg_names=['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'epsilon'], forbid=g.bnlib_functions())
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise g.ExerciseFailure(f'{case}: expected the pair (kernel_folded, bias_folded), got {g.describe(got)}')
     k = g.check_shape(got[0], (3, 2), case=case, name='kernel_folded')
@@ -28,7 +28,7 @@ def test_small(env):
 def test_other_shapes(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'fold_bn_before_dense')
     rng = np.random.default_rng(58)
     for d_in, d_out, eps in [(5, 7, 0.1), (4, 4, 1e-05)]:
@@ -37,7 +37,7 @@ def test_other_shapes(env):
         mean, var = (rng.normal(size=d_in) * 3, rng.uniform(0.01, 5.0, size=d_in))
         x = rng.normal(size=(10, d_in)) * 2
         case = f'case 2: kernel of shape ({d_in}, {d_out}), epsilon={eps}'
-        got = g.call(f, kernel, bias, gamma, beta, mean, var, eps, case=case, name='fold_bn_before_dense', arg_names=['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'epsilon'])
+        got = g.call(f, kernel, bias, gamma, beta, mean, var, eps, case=case, name='fold_bn_before_dense', arg_names=['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'epsilon'], forbid=g.bnlib_functions())
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
             raise g.ExerciseFailure(f'{case}: expected the pair (kernel_folded, bias_folded), got {g.describe(got)}')
         k = g.check_shape(got[0], (d_in, d_out), case=case, name='kernel_folded')
@@ -48,14 +48,14 @@ def test_other_shapes(env):
 def test_pure(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'fold_bn_before_dense')
     rng = np.random.default_rng(59)
     kernel, bias = (rng.normal(size=(2, 3)), rng.normal(size=3))
     gamma, beta, mean, var = (rng.normal(size=2), rng.normal(size=2), rng.normal(size=2), np.array([1.0, 2.0]))
     x = rng.normal(size=(4, 2))
     case = 'case 3: every argument read-only'
-    got = g.call(f, kernel, bias, gamma, beta, mean, var, 0.001, case=case, name='fold_bn_before_dense', arg_names=['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'epsilon'], readonly=True)
+    got = g.call(f, kernel, bias, gamma, beta, mean, var, 0.001, case=case, name='fold_bn_before_dense', arg_names=['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'epsilon'], readonly=True, forbid=g.bnlib_functions())
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise g.ExerciseFailure(f'{case}: expected the pair (kernel_folded, bias_folded), got {g.describe(got)}')
     k = g.check_shape(got[0], (2, 3), case=case, name='kernel_folded')

@@ -7,7 +7,7 @@ points = None
 
 @test_case(points=0, hidden=False)
 def test_form(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     for name in ['ratio_centered', 'ratio_offset', 'ratio_dense']:
         value = g.answer(env, name)
         if value <= 0:
@@ -15,16 +15,16 @@ def test_form(env):
 
 @test_case(points=1, hidden=True)
 def test_centered(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'ratio_centered'), 0.5, name='ratio_centered', rtol=0.02, reveal=False, hint='the factor 1 / (1 - p) keeps the mean; compute E[(a m / (1 - p))^2] with m independent of a')
 
 @test_case(points=1, hidden=True)
 def test_offset(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'ratio_offset'), 4 / 9, name='ratio_offset', rtol=0.02, reveal=False, hint='the variance dropout adds is proportional to E[a^2] = variance + mean^2, not to the variance alone')
 
 @test_case(points=1, hidden=True)
 def test_dense(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'ratio_dense'), 3 / 7, name='ratio_dense', rtol=0.02, reveal=False, hint="the chapter's formula: Var_train = Var_inference + p / (1 - p) * sum_j w_j^2 E[a_j^2]")
 

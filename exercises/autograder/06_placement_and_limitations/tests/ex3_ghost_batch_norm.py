@@ -9,7 +9,7 @@ points = None
 def test_small(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'ghost_batch_norm')
     rng = np.random.default_rng(61)
     x = rng.normal(loc=[0.0, 3.0, -1.0], scale=[1.0, 2.0, 0.5], size=(8, 3))
@@ -23,7 +23,7 @@ def test_small(env):
 def test_more_pure(env):
     import numpy as np
     import bnlib
-    from bnlib import grading as g
+    from bncourse import guards as g
     f = g.function(env, 'ghost_batch_norm')
     rng = np.random.default_rng(62)
     for n, d, size, eps in [(12, 4, 4, 0.01), (6, 2, 6, 0.001), (5, 3, 1, 0.001)]:
@@ -36,7 +36,7 @@ def test_more_pure(env):
 
 @test_case(points=1, hidden=True)
 def test_answers(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'examples_per_statistic_buggy', kind='int'), 16, name='examples_per_statistic_buggy', rtol=0, reveal=False, hint="which axis of the colleague's reshape has group_size entries, and which axis does the mean run over?")
     g.check_number(g.answer(env, 'x_hat_pair'), 0.95346258924559, name='x_hat_pair', rtol=0.005, reveal=False, hint='two values x1, x2 have mean (x1 + x2) / 2 and biased variance d^2 with d = (x1 - x2) / 2; epsilon is not negligible here')
 

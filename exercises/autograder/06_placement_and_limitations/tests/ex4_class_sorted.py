@@ -7,7 +7,7 @@ points = None
 
 @test_case(points=0, hidden=False)
 def test_form(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.answer(env, 'moving_mean_one_class')
     for name in ['var_ratio_one_class', 'var_ratio_two_classes']:
         value = g.answer(env, name)
@@ -16,16 +16,16 @@ def test_form(env):
 
 @test_case(points=1, hidden=True)
 def test_mean(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'moving_mean_one_class'), 2.0, name='moving_mean_one_class', rtol=0.02, reveal=False, hint="the moving mean averages the batch means; over many batches, how often is each class the batch's class?")
 
 @test_case(points=1, hidden=True)
 def test_one_class(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'var_ratio_one_class'), 2 / 9, name='var_ratio_one_class', rtol=0.03, reveal=False, hint='law of total variance: population variance = mean within-class variance + variance of the class means')
 
 @test_case(points=1, hidden=True)
 def test_two_classes(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'var_ratio_two_classes'), 20 / 27, name='var_ratio_two_classes', rtol=0.03, reveal=False, hint='a batch of two classes in equal halves has the variance: within-class variance + ((m_a - m_b) / 2)^2')
 

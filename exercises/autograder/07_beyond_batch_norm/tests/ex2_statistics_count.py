@@ -7,7 +7,7 @@ points = None
 
 @test_case(points=0, hidden=False)
 def test_form(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     for name in ['means_batch', 'means_layer', 'means_instance', 'means_group', 'values_per_group_mean']:
         g.answer(env, name, kind='int')
     names = g.answer(env, 'batch_dependent', kind='any')
@@ -16,18 +16,18 @@ def test_form(env):
 
 @test_case(points=1, hidden=True)
 def test_means(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     for name, want in [('means_batch', 64), ('means_layer', 16), ('means_instance', 1024), ('means_group', 512)]:
         g.check_number(g.answer(env, name, kind='int'), want, name=name, rtol=0, reveal=False)
 
 @test_case(points=1, hidden=True)
 def test_values(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     g.check_number(g.answer(env, 'values_per_group_mean', kind='int'), 2048, name='values_per_group_mean', rtol=0, reveal=False, hint='a group holds C / G channels of one image, over all H x W positions')
 
 @test_case(points=1, hidden=True)
 def test_dependence(env):
-    from bnlib import grading as g
+    from bncourse import guards as g
     names = g.answer(env, 'batch_dependent', kind='any')
     if not isinstance(names, (list, tuple, set)) or {str(n).strip().lower() for n in names} != {'batch'}:
         raise g.ExerciseFailure('batch_dependent is not right')

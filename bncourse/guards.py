@@ -16,7 +16,13 @@ of a crash, a hang or a silent pass:
   checks only the type and shape, for results that are judged by what they compute);
 - :func:`install_submission_guard` (used by the instructors' grader, ``python -m grading``) stops
   any single notebook cell after a time limit, caps what one cell may print, and records which cell
-  is running, so that an endless loop or a flood of output costs one exercise, not the whole run.
+  is running, so that an endless loop or a flood of output costs one exercise, not the whole run;
+- :func:`seal` (also the grader's) records the kernel's state before any learner code runs and
+  restores it for every check and after every call of learner code, so that what a submission
+  rebinds or patches (numpy, bnlib, these guards, otter, the working directory, ``sys.path``)
+  changes neither the expected values the tests compute nor the verdict;
+- :func:`bnlib_functions` lists every bnlib function for ``call(..., forbid=...)``, so that an
+  exercise asking for numpy code cannot be answered by any of bnlib.
 
 Everything is numpy and the standard library (IPython only inside
 :func:`install_submission_guard`), so the helpers import inside any kernel that runs the
@@ -27,8 +33,9 @@ The limits can be set through environment variables, which the grader sets for t
 ``BNLIB_GRADING_CALL_TIMEOUT`` (seconds per call of learner code, default 10) and
 ``BNLIB_GRADING_MAX_OUTPUT`` (characters a single call may print, default 10,000).
 
-These guards protect against mistakes, not attacks: learner code runs in the same process as the
-tests and could, deliberately, change them.
+Learner code runs in the same process as the tests. The seal undoes what it rebinds, not every
+change a determined attacker could make; the README ("What a submission can reach") lists what
+remains possible.
 """
 
 from __future__ import annotations
@@ -174,6 +181,65 @@ def _fmt(v) -> str:
     return f"{v:.4e}"
 
 
+def _fmt_pair(expected, got) -> tuple[str, str]:
+    """Both numbers formatted with just enough digits to show that they differ."""
+    a, b = _fmt(expected), _fmt(got)
+    for digits in (9, 12, 17):
+        if a != b:
+            break
+        a, b = f"{float(expected):.{digits}g}", f"{float(got):.{digits}g}"
+    return a, b
+
+
+def _narrow_float(value) -> str | None:
+    """The name of ``value``'s floating dtype if it is narrower than float64 (``"float32"``)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, (list, tuple)):
+        try:
+            dtype = np.asarray(value).dtype
+        except Exception:
+            return None
+    if dtype is not None and getattr(dtype, "kind", "") == "f" and dtype.itemsize < 8:
+        return str(dtype)
+    return None
+
+
+def _narrow_in(value, depth: int = 2) -> str | None:
+    """A floating dtype narrower than float64 in ``value`` or the tuple, list or dict it is."""
+    found = _narrow_float(value) if not isinstance(value, (list, tuple)) else None
+    if found or depth == 0:
+        return found
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    for item in items:
+        found = _narrow_in(item, depth - 1)
+        if found:
+            return found
+    return _narrow_float(value) if isinstance(value, (list, tuple)) else None
+
+
+#: Differences this small (relative, absolute) are what computing in float32 leaves.
+_F32_RTOL, _F32_ATOL = 1e-4, 1e-6
+
+#: What the last :func:`call` of learner code returned, for the wording of a failure after it.
+_LAST_CALL = {"label": None, "narrow": None}
+
+
+def _dtype_note(dtype: str | None, name: str) -> str:
+    """Say plainly that a result in float32 (or float16) is the problem, if it is one."""
+    if dtype is not None:
+        who = f"{name} is {dtype}"
+    elif _LAST_CALL["narrow"]:
+        dtype = _LAST_CALL["narrow"]
+        who = f"`{_LAST_CALL['label']}` returned {dtype}"
+    else:
+        return ""
+    return (
+        f"{who}; compute in float64 ({dtype} keeps about {7 if dtype == 'float32' else 3} "
+        "significant digits, fewer than the tests need; numpy computes in float64 for float64 "
+        f"inputs, so leave out any conversion to {dtype}). "
+    )
+
+
 def _case(case: str | None) -> str:
     return f"{case}: " if case else ""
 
@@ -270,16 +336,27 @@ class _CappedWriter(io.TextIOBase):
 def _forbidden_call(*args, **kwargs):
     # A copy of this code, renamed, is swapped in as the __code__ of a forbidden function while
     # learner code runs (see `call`). It runs with that function's globals, so it imports what it
-    # needs, and finds its message under its own code name.
+    # needs, and finds its message and the original code under its own code name. Called from
+    # bnlib's own code (an allowed function using a helper), it runs the original.
     import sys
+    import types
 
-    import bnlib.grading
+    import bncourse.guards
 
-    key = sys._getframe().f_code.co_name
-    raise bnlib.grading.ExerciseFailure(bnlib.grading._FORBIDDEN_MESSAGES.get(key, "is not allowed here"))
+    frame = sys._getframe()
+    key = frame.f_code.co_name
+    code, fn = bncourse.guards._FORBIDDEN_ORIGINALS[key]
+    if frame.f_back is not None and frame.f_back.f_code in bncourse.guards._FORBIDDEN_CALLERS:
+        original = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__)
+        original.__kwdefaults__ = fn.__kwdefaults__
+        return original(*args, **kwargs)
+    raise bncourse.guards.ExerciseFailure(bncourse.guards._FORBIDDEN_MESSAGES[key])
 
 
 _FORBIDDEN_MESSAGES: dict[str, str] = {}
+_FORBIDDEN_ORIGINALS: dict[str, tuple] = {}
+#: Code objects of the library whose calls of a forbidden function go through (see _forbidden).
+_FORBIDDEN_CALLERS: set = set()
 
 
 @contextlib.contextmanager
@@ -287,7 +364,9 @@ def _forbidden(pairs):
     """Make each function in ``pairs`` of (function, message) fail with its message, for the block.
 
     The function's code object is swapped, so every reference to it fails, also one a learner
-    imported under another name (``from bnlib import batch_norm_forward as f``).
+    imported under another name (``from bnlib import batch_norm_forward as f``). Calls from the
+    original code of a function in ``pairs``, or of a function that is not forbidden but
+    belongs to the same library (an allowed one), run as usual: only the learner's calls fail.
     """
     swapped = []
     try:
@@ -297,6 +376,8 @@ def _forbidden(pairs):
                 continue  # not a plain function: cannot be forbidden this way
             key = f"_forbidden_{id(fn)}"
             _FORBIDDEN_MESSAGES[key] = message
+            _FORBIDDEN_ORIGINALS[key] = (code, fn)
+            _FORBIDDEN_CALLERS.update(_library_codes(fn))
             fn.__code__ = _forbidden_call.__code__.replace(co_name=key)
             swapped.append((fn, code))
         yield
@@ -305,32 +386,85 @@ def _forbidden(pairs):
             fn.__code__ = code
 
 
-def bnlib_functions(*which: str) -> list:
-    """``forbid=`` pairs that keep an exercise from calling bnlib's own implementation.
+def _library_codes(fn) -> set:
+    """The code objects of every function in the top-level package that defines ``fn``."""
+    import types
 
-    ``"forward"``: bnlib's batch statistics (so ``batch_norm_forward``, ``batch_statistics`` and the
-    ``BatchNorm`` layer in training mode); ``"backward"``: ``batch_norm_backward`` (and so
-    ``BatchNorm.backward``).
+    root = (getattr(fn, "__module__", None) or "").split(".")[0]
+    if root in _LIBRARY_CODES:
+        return _LIBRARY_CODES[root]
+    codes = set()
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == root or name.startswith(root + ".")):
+            continue
+        for value in list(vars(module).values()):
+            members = list(vars(value).values()) if isinstance(value, type) else []
+            for member in [value, *members]:
+                if isinstance(member, (staticmethod, classmethod)):
+                    member = member.__func__
+                if isinstance(member, property):
+                    member = member.fget
+                if type(member) is types.FunctionType:
+                    codes.add(member.__code__)
+    _LIBRARY_CODES[root] = codes
+    return codes
+
+
+_LIBRARY_CODES: dict[str, set] = {}
+
+
+def _import_library() -> None:
+    """Import bnlib and its modules (but the figure helpers, which compute nothing graded)."""
+    import importlib
+    import pkgutil
+
+    import bnlib
+
+    for info in pkgutil.iter_modules(bnlib.__path__):
+        if info.name not in ("plotting", "interactive"):
+            importlib.import_module(f"bnlib.{info.name}")
+
+
+def bnlib_functions(allow=()) -> list:
+    """``forbid=`` pairs that keep a graded function from calling any of bnlib.
+
+    Every function of every bnlib module and every method of its classes (``batch_norm_forward``,
+    ``batch_statistics``, ``BatchNorm``, the variants such as ``batch_renorm_forward``, the
+    scalers, ``fold_batch_norm``, ...) fails while the learner's function runs, with a message
+    that names it: an exercise that asks for a piece of batch normalization written with numpy
+    cannot be answered by any bnlib function that computes it (``batch_renorm_forward`` with
+    ``rmax=1, dmax=0`` is batch normalization, for example). ``allow`` names functions the
+    exercise may use (``"rel_error"``, ``"StandardScaler.transform"``), by name or qualified name.
     """
-    from . import batchnorm
+    import types
 
-    pairs = []
-    if "forward" in which:
-        pairs.append(
-            (
-                batchnorm._moments,
-                "uses bnlib's batch normalization (batch_norm_forward, batch_statistics or "
-                "BatchNorm), which this exercise asks you to write yourself with numpy",
-            )
-        )
-    if "backward" in which:
-        pairs.append(
-            (
-                batchnorm.batch_norm_backward,
-                "calls bnlib.batch_norm_backward, which this exercise asks you to write yourself",
-            )
-        )
-    return pairs
+    _import_library()
+    allowed = set(allow)
+    found = {}
+
+    def add(fn):
+        if isinstance(fn, (staticmethod, classmethod)):
+            fn = fn.__func__
+        if isinstance(fn, property):
+            for part in (fn.fget, fn.fset):
+                add(part)
+            return
+        if type(fn) is not types.FunctionType or fn.__name__ in allowed or fn.__qualname__ in allowed:
+            return
+        found.setdefault(id(fn), (fn, f"calls bnlib's `{fn.__qualname__}`, but this exercise asks "
+                                      "you to write it yourself with numpy: no bnlib inside it"))
+
+    for name, module in sorted(sys.modules.items()):
+        if module is None or not (name == "bnlib" or name.startswith("bnlib.")):
+            continue
+        for value in list(vars(module).values()):
+            if getattr(value, "__module__", None) != name:
+                continue
+            add(value)
+            if isinstance(value, type):
+                for member in list(vars(value).values()):
+                    add(member)
+    return list(found.values())
 
 
 def _snapshot(value):
@@ -432,7 +566,9 @@ def call(
     call_args = copies[: len(args)]
     call_kwargs = dict(zip(kwargs.keys(), copies[len(args) :]))
 
-    limit = call_timeout() if timeout is None else timeout
+    seal_state = _SEAL  # taken before the learner's code runs, which could rebind _SEAL
+    default_limit, output_limit = seal_state.limits if seal_state else (call_timeout(), max_output())
+    limit = default_limit if timeout is None else timeout
     if _timed_out_key(fn) in _TIMED_OUT:
         raise ExerciseFailure(
             f"{_case(case)}`{label}` was stopped in an earlier test case (it did not finish within "
@@ -441,10 +577,15 @@ def call(
     out = _CappedWriter()
     failure = None
     result = None
+    _LAST_CALL["label"] = _LAST_CALL["narrow"] = None
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            with _forbidden(forbid), time_limit(limit, f"{label} ran for more than {limit:g} s"):
-                result = fn(*call_args, **call_kwargs)
+            try:
+                with _forbidden(forbid), time_limit(limit, f"{label} ran for more than {limit:g} s"):
+                    result = fn(*call_args, **call_kwargs)
+            finally:
+                if seal_state is not None:  # what the learner's code changed does not reach the checks
+                    seal_state.restore()
     except KeyboardInterrupt:
         raise
     except GradingTimeout:
@@ -469,10 +610,10 @@ def call(
             )
             hint = None
 
-    if failure is None and out.count > max_output():
+    if failure is None and out.count > output_limit:
         failure = (
             f"{_case(case)}`{label}` printed {out.count:,} characters in one call (the limit is "
-            f"{max_output():,}). Remove debugging prints from graded functions. It began with:\n"
+            f"{output_limit:,}). Remove debugging prints from graded functions. It began with:\n"
             + out.head[:200]
         )
     if failure is None and readonly:
@@ -485,6 +626,7 @@ def call(
                 break
     if failure is not None:
         raise ExerciseFailure(failure + _hint(hint))
+    _LAST_CALL["label"], _LAST_CALL["narrow"] = label, _narrow_in(result)
     return result
 
 
@@ -545,6 +687,7 @@ def check_array(
             f"{_case(case)}{name} should have shape {expected.shape}, got shape {arr.shape}"
             + _hint(hint)
         )
+    narrow = _narrow_float(arr)
     arr = arr.astype(np.float64)
     finite = np.isfinite(arr)
     if not finite.all():
@@ -563,9 +706,13 @@ def check_array(
         idx = np.argwhere(~close)[0]
         worst = float(np.max(np.abs(arr - expected)))
         where = _index(idx) if arr.ndim else ""
+        want, have = _fmt_pair(expected[tuple(idx)], arr[tuple(idx)])
+        # a float32 result is named as the problem when its error is at float32's rounding level
+        rounding = bool(np.allclose(arr, expected, rtol=_F32_RTOL, atol=_F32_ATOL + atol))
+        note = _dtype_note(narrow, name) if rounding else ""
         raise ExerciseFailure(
-            f"{_case(case)}{name}{where}: expected {_fmt(expected[tuple(idx)])}, got "
-            f"{_fmt(arr[tuple(idx)])} ({int((~close).sum())} of {arr.size} entries differ; largest "
+            f"{_case(case)}{note}{name}{where}: expected {want}, got "
+            f"{have} ({int((~close).sum())} of {arr.size} entries differ; largest "
             f"difference {_fmt(worst)})" + _hint(hint)
         )
     return arr
@@ -590,6 +737,7 @@ def check_number(
     same sign). ``reveal=False`` keeps the expected value out of the message (for answers a learner
     should work out rather than read off the feedback).
     """
+    narrow = _narrow_float(got)
     if isinstance(got, np.ndarray) and got.ndim == 0:
         got = got.item()
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Real):
@@ -603,10 +751,13 @@ def check_number(
         ok = abs(got - expected) <= atol + rtol * abs(expected)
         tolerance = f"to within {_fmt(atol + rtol * abs(expected))}"
     if not ok:
+        want, have = _fmt_pair(expected, got)
+        rounding = abs(got - expected) <= _F32_ATOL + atol + _F32_RTOL * abs(expected)
+        note = _dtype_note(narrow, name) if rounding else ""
         if reveal:
-            msg = f"{_case(case)}{name}: expected {_fmt(expected)} ({tolerance}), got {_fmt(got)}"
+            msg = f"{_case(case)}{note}{name}: expected {want} ({tolerance}), got {have}"
         else:
-            msg = f"{_case(case)}{name}: {_fmt(got)} is not right"
+            msg = f"{_case(case)}{note}{name}: {have} is not right"
         raise ExerciseFailure(msg + _hint(hint))
     return got
 
@@ -720,4 +871,246 @@ def install_submission_guard(
 
     ip.events.register("pre_run_cell", pre_run_cell)
     ip.events.register("post_run_cell", post_run_cell)
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# The seal: every check starts from the state the grader saw before any learner code ran
+# --------------------------------------------------------------------------------------------
+
+#: Packages and modules whose public state the seal restores. For these, every name bound to a
+#: module, class, callable or immutable value (a number, a string, None, a tuple) is restored.
+_SEALED_PURE = (
+    "numpy", "bnlib", "bncourse", "builtins", "math", "cmath", "numbers", "operator", "copy",
+    "copyreg", "functools", "itertools", "contextlib", "io", "signal", "time", "os", "posixpath",
+    "re", "json", "pickle", "types", "pathlib", "dataclasses", "textwrap", "traceback",
+)
+#: For these (libraries that keep run-time state in module globals), only names bound to modules,
+#: classes and callables are restored.
+_SEALED_CODE_ONLY = ("otter", "grading", "inspect", "threading", "warnings", "random", "statistics")
+#: Ours, restored entirely (their mutable state is changed in place, never rebound).
+_SEALED_ALL = ("bncourse.guards", "grading.results")
+
+_IMMUTABLE = (int, float, complex, bool, str, bytes, type(None), tuple, frozenset)
+_IMMUTABLE_TYPE_FLAG = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE: classes whose attributes cannot be set
+_SEAL = None
+
+
+def _root_in(name: str, roots) -> bool:
+    return any(name == r or name.startswith(r + ".") for r in roots)
+
+
+def _code_like(value) -> bool:
+    return isinstance(value, type(sys)) or callable(value)
+
+
+class _Seal:
+    """What :func:`seal` recorded, and how to put it back (see :func:`seal`)."""
+
+    def __init__(self):
+        import types
+
+        self.cwd = os.getcwd()
+        self.path = list(sys.path)
+        self.meta_path = list(sys.meta_path)
+        self.path_hooks = list(sys.path_hooks)
+        self.recursion = sys.getrecursionlimit()
+        self.errstate = np.geterr()
+        self.limits = (call_timeout(), max_output())  # read once: os.environ is the learner's too
+        self.modules = {}  # name -> module, for every sealed module
+        self.attrs = []  # (namespace, name, value)
+        self.functions = []  # (function, __code__, __defaults__, __kwdefaults__)
+        seen_functions = set()
+
+        def add_function(fn):
+            if isinstance(fn, (staticmethod, classmethod)):
+                fn = fn.__func__
+            if isinstance(fn, property):
+                for part in (fn.fget, fn.fset, fn.fdel):
+                    add_function(part)
+                return
+            if type(fn) is types.FunctionType and id(fn) not in seen_functions:
+                seen_functions.add(id(fn))
+                self.functions.append((fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__))
+
+        for name, module in list(sys.modules.items()):
+            if module is None or not _root_in(name, _SEALED_PURE + _SEALED_CODE_ONLY):
+                continue
+            everything = _root_in(name, _SEALED_ALL)
+            pure = _root_in(name, _SEALED_PURE)
+            self.modules[name] = module
+            try:
+                items = list(vars(module).items())
+            except TypeError:
+                continue
+            for key, value in items:
+                if name == "builtins" and getattr(value, "__module__", None) != "builtins":
+                    continue  # what IPython puts there (input, get_ipython, display) changes by cell
+                if everything or _code_like(value) or (pure and isinstance(value, _IMMUTABLE)):
+                    self.attrs.append((module, key, value))
+                if getattr(value, "__module__", None) != name:
+                    continue  # defined elsewhere: sealed with the module that defines it
+                add_function(value)
+                if isinstance(value, type) and not value.__flags__ & _IMMUTABLE_TYPE_FLAG:
+                    for attr, member in list(vars(value).items()):
+                        if attr in ("__dict__", "__weakref__", "__doc__"):
+                            continue
+                        if callable(member) or isinstance(member, (staticmethod, classmethod, property)):
+                            self.attrs.append((value, attr, member))
+                            add_function(member)
+
+    def restore(self, keep: bool = False) -> list:
+        """Put back everything recorded; with ``keep``, return what the learner had (for :meth:`reapply`)."""
+        undo = []
+        try:
+            cwd = os.getcwd()
+        except OSError:  # the learner's working directory was deleted
+            cwd = None
+        if cwd != self.cwd:
+            undo.append(("cwd", cwd))
+            os.chdir(self.cwd)
+        for key, saved in (("path", self.path), ("meta_path", self.meta_path),
+                           ("path_hooks", self.path_hooks)):
+            current = getattr(sys, key)
+            if not isinstance(current, list) or current != saved:
+                undo.append(("sys", key, list(current) if isinstance(current, list) else current))
+                if isinstance(current, list):
+                    current[:] = saved
+                else:
+                    setattr(sys, key, list(saved))
+        if sys.getrecursionlimit() != self.recursion:
+            undo.append(("recursion", sys.getrecursionlimit()))
+            sys.setrecursionlimit(self.recursion)
+        errstate = np.geterr()
+        if errstate != self.errstate:
+            undo.append(("errstate", errstate))
+            np.seterr(**self.errstate)
+        for name, module in self.modules.items():
+            if sys.modules.get(name) is not module:
+                undo.append(("module", name, sys.modules.get(name, _MISSING)))
+                sys.modules[name] = module
+        for namespace, key, value in self.attrs:
+            d = vars(namespace)
+            current = d.get(key, _MISSING)
+            if current is not value:
+                try:
+                    setattr(namespace, key, value)
+                except (AttributeError, TypeError):
+                    continue
+                undo.append(("attr", namespace, key, current))
+        for fn, code, defaults, kwdefaults in self.functions:
+            if fn.__code__ is not code or fn.__defaults__ is not defaults or fn.__kwdefaults__ is not kwdefaults:
+                undo.append(("function", fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__))
+                fn.__code__, fn.__defaults__, fn.__kwdefaults__ = code, defaults, kwdefaults
+        return undo if keep else []
+
+    @staticmethod
+    def reapply(undo: list) -> None:
+        """Give the learner's notebook back what :meth:`restore` took away, for its later cells."""
+        for entry in reversed(undo):
+            try:
+                kind = entry[0]
+                if kind == "cwd":
+                    if entry[1] is not None:
+                        os.chdir(entry[1])
+                elif kind == "sys":
+                    if isinstance(entry[2], list):
+                        getattr(sys, entry[1])[:] = entry[2]
+                    else:
+                        setattr(sys, entry[1], entry[2])
+                elif kind == "recursion":
+                    sys.setrecursionlimit(entry[1])
+                elif kind == "errstate":
+                    np.seterr(**entry[1])
+                elif kind == "module":
+                    if entry[2] is _MISSING:
+                        sys.modules.pop(entry[1], None)
+                    else:
+                        sys.modules[entry[1]] = entry[2]
+                elif kind == "attr":
+                    _, namespace, key, value = entry
+                    if value is _MISSING:
+                        delattr(namespace, key)
+                    else:
+                        setattr(namespace, key, value)
+                elif kind == "function":
+                    _, fn, code, defaults, kwdefaults = entry
+                    fn.__code__, fn.__defaults__, fn.__kwdefaults__ = code, defaults, kwdefaults
+            except Exception:  # noqa: BLE001 - the learner's state may not fit back; the check is done
+                pass
+
+
+_MISSING = object()
+
+
+def seal():
+    """Record the kernel's state now, before any learner code, and restore it for every check.
+
+    Called by the grader's first cell (``python -m grading``), after the other guards are
+    installed. From then on, before each check (``grader.check`` and the final run of every
+    test, through otter's ``Checker.check`` and through IPython's ``pre_run_cell`` for check
+    cells) and after each call of learner code from a test (:func:`call`), the kernel is put back
+    as it was here:
+
+    - the working directory, ``sys.path`` (and the import hooks), the recursion limit and numpy's
+      floating-point error handling;
+    - ``sys.modules`` entries, and every name a module of numpy, bnlib, bncourse, otter, the
+      grader and the standard library modules the tests and guards use binds to a module, class,
+      function or (except in otter and a few stateful modules) an immutable value, and the
+      methods of their classes;
+    - the code, defaults and keyword defaults of each of their functions.
+
+    So a learner's ``os.chdir``, ``np.isclose = ...``, ``bnlib.batch_norm_forward = mine``,
+    ``bnlib.batch_norm_forward.__code__ = ...`` or ``g.check_array = ...`` changes neither where
+    the tests are found, nor the expected values the tests compute, nor the verdict. After a check
+    the learner's changes are put back for the notebook's later cells. What this cannot undo is
+    in the README ("Exercises and grading").
+    """
+    global _SEAL
+    _import_library()  # what the tests use must be recorded before a learner's cell can touch it
+    state = _Seal.__new__(_Seal)  # filled in below, once the hooks that capture it exist
+
+    try:
+        import inspect
+
+        from otter.execute import Checker
+    except ImportError:  # not a grading kernel: only calls of learner code restore
+        Checker = None
+    if Checker is not None:
+        inner = Checker.check.__func__
+
+        def check(cls, nb_or_test_path, nbmeta_config, test_name=None, global_env=None):
+            if global_env is None:
+                global_env = inspect.currentframe().f_back.f_globals
+            undo = state.restore(keep=True)
+            try:
+                return inner(cls, nb_or_test_path, nbmeta_config, test_name, global_env)
+            finally:
+                state.restore()
+                state.reapply(undo)
+
+        Checker.check = classmethod(check)
+
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except ImportError:
+        ip = None
+    if ip is not None:
+        pending = []
+
+        def pre_run_cell(info):
+            if _is_grading_cell(getattr(info, "raw_cell", "") or ""):
+                pending.append(state.restore(keep=True))
+
+        def post_run_cell(result):
+            while pending:
+                state.reapply(pending.pop())
+
+        ip.events.register("pre_run_cell", pre_run_cell)
+        ip.events.register("post_run_cell", post_run_cell)
+
+    _SEAL = state
+    state.__init__()
     return state
