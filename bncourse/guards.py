@@ -386,28 +386,40 @@ def _forbidden(pairs):
             fn.__code__ = code
 
 
-def _library_codes(fn) -> set:
-    """The code objects of every function in the top-level package that defines ``fn``."""
+def _package_functions(root: str) -> list:
+    """Every plain function defined in the loaded modules of package ``root``, methods included."""
     import types
 
-    root = (getattr(fn, "__module__", None) or "").split(".")[0]
-    if root in _LIBRARY_CODES:
-        return _LIBRARY_CODES[root]
-    codes = set()
-    for name, module in list(sys.modules.items()):
+    found = {}
+
+    def add(fn):
+        if isinstance(fn, (staticmethod, classmethod)):
+            fn = fn.__func__
+        if isinstance(fn, property):
+            for part in (fn.fget, fn.fset):
+                add(part)
+        elif type(fn) is types.FunctionType:
+            found.setdefault(id(fn), fn)
+
+    for name, module in sorted(sys.modules.items()):
         if module is None or not (name == root or name.startswith(root + ".")):
             continue
         for value in list(vars(module).values()):
-            members = list(vars(value).values()) if isinstance(value, type) else []
-            for member in [value, *members]:
-                if isinstance(member, (staticmethod, classmethod)):
-                    member = member.__func__
-                if isinstance(member, property):
-                    member = member.fget
-                if type(member) is types.FunctionType:
-                    codes.add(member.__code__)
-    _LIBRARY_CODES[root] = codes
-    return codes
+            if getattr(value, "__module__", None) != name:
+                continue
+            add(value)
+            if isinstance(value, type):
+                for member in list(vars(value).values()):
+                    add(member)
+    return list(found.values())
+
+
+def _library_codes(fn) -> set:
+    """The code objects of every function in the top-level package that defines ``fn``."""
+    root = (getattr(fn, "__module__", None) or "").split(".")[0]
+    if root not in _LIBRARY_CODES:
+        _LIBRARY_CODES[root] = {f.__code__ for f in _package_functions(root)}
+    return _LIBRARY_CODES[root]
 
 
 _LIBRARY_CODES: dict[str, set] = {}
@@ -436,35 +448,14 @@ def bnlib_functions(allow=()) -> list:
     ``rmax=1, dmax=0`` is batch normalization, for example). ``allow`` names functions the
     exercise may use (``"rel_error"``, ``"StandardScaler.transform"``), by name or qualified name.
     """
-    import types
-
     _import_library()
     allowed = set(allow)
-    found = {}
-
-    def add(fn):
-        if isinstance(fn, (staticmethod, classmethod)):
-            fn = fn.__func__
-        if isinstance(fn, property):
-            for part in (fn.fget, fn.fset):
-                add(part)
-            return
-        if type(fn) is not types.FunctionType or fn.__name__ in allowed or fn.__qualname__ in allowed:
-            return
-        found.setdefault(id(fn), (fn, f"calls bnlib's `{fn.__qualname__}`, but this exercise asks "
-                                      "you to write it yourself with numpy: no bnlib inside it"))
-
-    for name, module in sorted(sys.modules.items()):
-        if module is None or not (name == "bnlib" or name.startswith("bnlib.")):
-            continue
-        for value in list(vars(module).values()):
-            if getattr(value, "__module__", None) != name:
-                continue
-            add(value)
-            if isinstance(value, type):
-                for member in list(vars(value).values()):
-                    add(member)
-    return list(found.values())
+    return [
+        (fn, f"calls bnlib's `{fn.__qualname__}`, but this exercise asks you to write it yourself "
+             "with numpy: no bnlib inside it")
+        for fn in _package_functions("bnlib")
+        if fn.__name__ not in allowed and fn.__qualname__ not in allowed
+    ]
 
 
 def _snapshot(value):

@@ -40,6 +40,30 @@ def d(code: str) -> str:
     return textwrap.dedent(code).strip("\n")
 
 
+# Chapter 3's wrong answers, graded as they are and behind tampering (03-tampered_wrong).
+WRONG_03 = {
+    # the dense-layer reduction (axis 0 only) applied to every layout
+    "ex1_forward": d("""
+        def bn_forward(x, gamma, beta, epsilon=1e-3, axis=-1):
+            return gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + epsilon) + beta
+    """),
+    # epsilon forgotten
+    "ex2_identity": d("""
+        def identity_parameters(x, epsilon=1e-3):
+            return x.std(axis=0), x.mean(axis=0)
+    """),
+    # epsilon ignored in the first prediction
+    "ex3_epsilon_limit": "x_hat_4_small = 3 ** 0.5\nx_hat_4_large = 3 ** 0.5",
+    "ex4_conv_axis": d("""
+        n_means_buggy = 64
+        n_means_correct = 32
+
+        def normalize_conv_fixed(x, gamma, beta, epsilon=1e-3):
+            mu, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+            return gamma * (x - mu) / np.sqrt(var + epsilon) + beta
+    """),
+}
+
 # Each case: chapter, file name, the answers it replaces ({question: code}), and the score each
 # exercise must get (exercises not listed must get full marks).
 CASES = [
@@ -173,28 +197,8 @@ CASES = [
         """),
     }, {"ex2_activation_stds": 3, "ex3_saturation": 1}),
     # ---------------------------------------------------------------- chapter 3
-    ("03_batchnorm_algorithm", "wrong_math", {
-        # the dense-layer reduction (axis 0 only) applied to every layout
-        "ex1_forward": d("""
-            def bn_forward(x, gamma, beta, epsilon=1e-3, axis=-1):
-                return gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + epsilon) + beta
-        """),
-        # epsilon forgotten
-        "ex2_identity": d("""
-            def identity_parameters(x, epsilon=1e-3):
-                return x.std(axis=0), x.mean(axis=0)
-        """),
-        # epsilon ignored in the first prediction
-        "ex3_epsilon_limit": "x_hat_4_small = 3 ** 0.5\nx_hat_4_large = 3 ** 0.5",
-        "ex4_conv_axis": d("""
-            n_means_buggy = 64
-            n_means_correct = 32
-
-            def normalize_conv_fixed(x, gamma, beta, epsilon=1e-3):
-                mu, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
-                return gamma * (x - mu) / np.sqrt(var + epsilon) + beta
-        """),
-    }, {"ex1_forward": 3, "ex2_identity": 0, "ex3_epsilon_limit": 1, "ex4_conv_axis": 2}),
+    ("03_batchnorm_algorithm", "wrong_math", WRONG_03,
+     {"ex1_forward": 3, "ex2_identity": 0, "ex3_epsilon_limit": 1, "ex4_conv_axis": 2}),
     ("03_batchnorm_algorithm", "mistakes", {
         # epsilon hard-coded instead of the argument
         "ex1_forward": d("""
@@ -278,28 +282,17 @@ CASES = [
             import bnlib.batchnorm
             bnlib.batchnorm.batch_norm_forward.__code__ = (
                 lambda x, gamma, beta, epsilon=1e-3, axis=-1: (x, None)).__code__
-
-            def identity_parameters(x, epsilon=1e-3):
-                return x.std(axis=0), x.mean(axis=0)
-        """),
+        """) + "\n" + WRONG_03["ex2_identity"],
         "ex3_epsilon_limit": d("""
             from otter.execute import Checker
             Checker.check = classmethod(lambda cls, *args, **kwargs: None)
-            x_hat_4_small = 3 ** 0.5
-            x_hat_4_large = 3 ** 0.5
-        """),
+        """) + "\n" + WRONG_03["ex3_epsilon_limit"],
         "ex4_conv_axis": d("""
             from bncourse import guards as _g
             _g.check_array = lambda got, *args, **kwargs: got
             _g.check_number = lambda got, *args, **kwargs: got
             _g.ExerciseFailure = type("Nothing", (Exception,), {})
-            n_means_buggy = 64
-            n_means_correct = 32
-
-            def normalize_conv_fixed(x, gamma, beta, epsilon=1e-3):
-                mu, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
-                return gamma * (x - mu) / np.sqrt(var + epsilon) + beta
-        """),
+        """) + "\n" + WRONG_03["ex4_conv_axis"],
     }, {"ex1_forward": 3, "ex2_identity": 0, "ex3_epsilon_limit": 1, "ex4_conv_axis": 2}),
     ("03_batchnorm_algorithm", "tampered_right", {
         # the right answers, behind changes that would fail them if they reached the tests
