@@ -41,11 +41,36 @@ def test_time_and_memory_are_measured_and_budgets_enforced(tmp_path, capsys, mon
     assert 300 <= r["mb"] < 300 + 250  # the array plus an interpreter with numpy
     # the verdicts, on that one measurement (each run starts a kernel: seconds)
     monkeypatch.setattr(budgets, "measure", lambda path, timeout: r)
+    monkeypatch.setattr(budgets, "probe_seconds", lambda: budgets.REFERENCE_PROBE_SECONDS)
     assert budgets.main([str(heavy), "--max-seconds", "60", "--max-mb", "1000"]) == 0
     assert budgets.main([str(heavy), "--max-seconds", "1", "--max-mb", "1000"]) == 1
     assert "over 1 s" in capsys.readouterr().out
     assert budgets.main([str(heavy), "--max-seconds", "60", "--max-mb", "200"]) == 1
     assert "over 200 MB" in capsys.readouterr().out
+
+
+def test_a_slow_machine_is_judged_at_reference_speed_and_a_fast_one_on_raw_seconds(tmp_path, capsys, monkeypatch):
+    # A 150 s chapter on a machine whose probe runs 2x slower than the reference: 75 s at reference
+    # speed, within 90 s; judged on raw seconds (--no-calibrate) it is over.
+    path = notebook(tmp_path, "slow", "x = 1")
+    monkeypatch.setattr(budgets, "measure", lambda path, timeout: {"seconds": 150.0, "mb": 100.0, "error": None})
+    monkeypatch.setattr(budgets, "probe_seconds", lambda: 2 * budgets.REFERENCE_PROBE_SECONDS)
+    assert budgets.main([str(path)]) == 0
+    row = capsys.readouterr().out.splitlines()[-2].split()
+    assert row[1:5] == ["150.0", "2.00", "75.0", "100"] and row[5] == "ok"
+    assert budgets.main([str(path), "--no-calibrate"]) == 1
+    assert "over 90 s" in capsys.readouterr().out
+    # 2x slower still leaves a 200 s chapter over; a faster machine never loosens the budget
+    monkeypatch.setattr(budgets, "measure", lambda path, timeout: {"seconds": 200.0, "mb": 100.0, "error": None})
+    assert budgets.main([str(path)]) == 1
+    assert "over 90 s at reference speed" in capsys.readouterr().out
+    assert budgets.slowdown([0.5 * budgets.REFERENCE_PROBE_SECONDS]) == 1.0
+    assert budgets.slowdown([budgets.REFERENCE_PROBE_SECONDS, 3 * budgets.REFERENCE_PROBE_SECONDS]) == pytest.approx(2.0)
+
+
+def test_the_probe_takes_about_the_reference_time():
+    # within a factor 4 either way of the reference on any machine that can run the course at all
+    assert budgets.REFERENCE_PROBE_SECONDS / 4 < budgets.probe_seconds(repeats=3) < 4 * budgets.REFERENCE_PROBE_SECONDS
 
 
 def test_a_chapter_that_raises_fails_with_its_error(tmp_path, capsys):
