@@ -85,7 +85,11 @@ def training_step(strategy, make_layer, x_slices, dout_slices):
         ``y`` and ``dx``: the replicas' results concatenated in replica order, ``(sum m, C)``;
         ``dgamma`` and ``dbeta``: summed over replicas (what the all-reduce of the gradients
         gives); ``mean_copies`` and ``var_copies``: each replica's copy of ``moving_mean`` and
-        ``moving_variance`` after the step.
+        ``moving_variance`` after the step; ``mean_read``: what reading ``layer.moving_mean``
+        outside the replicas gives (``.numpy()``); ``mean_saved``: what the layer hands to a saved
+        model for ``moving_mean`` (``Layer.save_own_variables``, which ``model.save`` and
+        ``save_weights`` call); ``synchronization`` and ``aggregation``: the settings of the
+        ``tf.Variable`` behind ``moving_mean`` (e.g. ``"ON_WRITE"``, ``"NONE"``).
     """
     channels = np.shape(x_slices[0])[-1]
     with strategy.scope():
@@ -102,9 +106,16 @@ def training_step(strategy, make_layer, x_slices, dout_slices):
 
     outs = strategy.run(step, args=(per_replica(strategy, x_slices), per_replica(strategy, dout_slices)))
     y, dx, dgamma, dbeta = (_local(strategy, o) for o in outs)
+    store = {}
+    layer.save_own_variables(store)
+    own = layer._trainable_variables + layer._non_trainable_variables  # save_own_variables's order
+    index = [v is layer.moving_mean for v in own].index(True)
+    tf_var = layer.moving_mean.value
     return dict(y=np.concatenate(y), dx=np.concatenate(dx), dgamma=sum(dgamma), dbeta=sum(dbeta),
-                mean_copies=_local(strategy, layer.moving_mean.value),
-                var_copies=_local(strategy, layer.moving_variance.value))
+                mean_copies=_local(strategy, tf_var),
+                var_copies=_local(strategy, layer.moving_variance.value),
+                mean_read=np.asarray(layer.moving_mean.numpy()), mean_saved=np.asarray(store[str(index)]),
+                synchronization=tf_var.synchronization.name, aggregation=tf_var.aggregation.name)
 
 
 def moving_variance(strategy, make_layer, x_slices):

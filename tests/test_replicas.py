@@ -5,7 +5,8 @@ which another test of the session has usually done already; the tests that need 
 therefore run in a fresh Python process (a few seconds). They check what chapter 7 relies on:
 per-replica BN is ghost BN and synchronized BN is full-batch BN, to float32 rounding (1e-4 for
 values of order 1, about 1000 float32 epsilons: the one-pass variance of the synchronized path
-loses digits), and each replica keeps its own copy of the moving statistics.
+loses digits), and each replica keeps its own copy of the moving statistics, of which reading
+the variable and saving the layer give replica 0's.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ TWO_REPLICAS = textwrap.dedent(
         assert len(res["mean_copies"]) == 2 and len(res["var_copies"]) == 2
         for copy, want in zip(res["mean_copies"], means):
             assert np.abs(copy - want).max() < 1e-5, (sync, copy, want)
+        # Keras 3: a mirrored variable (ON_WRITE, aggregation NONE); reading it and saving it give copy 0
+        assert (res["synchronization"], res["aggregation"]) == ("ON_WRITE", "NONE"), res
+        assert np.array_equal(res["mean_read"], res["mean_copies"][0]), res
+        assert np.array_equal(res["mean_saved"], res["mean_copies"][0]), res
     xo = (np.array([0.0, 10.0]) + rng.standard_normal((16, 2))).astype(np.float32)
     var, y = replicas.moving_variance(
         strategy, lambda: keras.layers.BatchNormalization(synchronized=True, momentum=0.0), np.split(xo, 2))
