@@ -43,6 +43,7 @@ __all__ = [
     "per_network_norm",
     "make_sgd",
     "accuracy",
+    "mean_loss",
     "make_probe",
     "make_landscape",
     "Z_SUMMARIES",
@@ -306,6 +307,31 @@ def accuracy(model, x, y):
     return correct(x, y.astype(np.int32)).numpy().astype(np.float64) / len(x)
 
 
+def mean_loss(model, x, y, *, chunk=500):
+    """Inference-mode mean cross-entropy of each network of a stack on the same examples, ``(n,)``.
+
+    ``x``: ``(T, features)`` (uint8 pixels or floats in [0, 1]), ``y``: ``(T,)`` integer labels.
+    In inference mode BN uses its moving statistics and noise layers are off (chapter 2 uses it
+    for the clean training loss of the noisy-BN networks).
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.shape != (len(x),) or len(x) == 0:
+        raise ValueError(
+            f"x must be (T, features) and y (T,) with T > 0, got {x.shape} and {y.shape}"
+        )
+    if x.shape[1] != model.input_shape[2]:
+        raise ValueError(f"x has {x.shape[1]} features, the model takes {model.input_shape[2]}")
+    n = model.input_shape[1]
+    total = np.zeros(n)
+    for start in range(0, len(x), chunk):
+        xb, yb = x[start:start + chunk], y[start:start + chunk].astype(np.int32)
+        logits = model(_images_on_stack(xb, n), training=False)
+        labels = tf.broadcast_to(tf.constant(yb)[:, None], (len(yb), n))
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)  # (b, n)
+        total += tf.reduce_sum(per_example, axis=0).numpy().astype(np.float64)
+    return total / len(x)
+
+
 def make_probe(model, x_probe, x_test, y_test):
     """``probe()`` -> ``(accuracy, z)``: each network's test accuracy ``(n,)`` and the input of its
     last hidden sigmoids on ``x_probe``, ``z`` of shape ``(P, n, units)``.
@@ -338,7 +364,7 @@ def make_probe(model, x_probe, x_test, y_test):
     return run
 
 
-def make_landscape(model, x_train, y_train, etas):
+def make_landscape(model, x_train, y_train, etas, *, unit_steps=False):
     """The loss and gradient of each network along its own gradient direction.
 
     Returns ``landscape(idx)`` for one mini-batch per network (``idx``: ``(B, n)``). On that batch,
@@ -347,6 +373,11 @@ def make_landscape(model, x_train, y_train, etas):
     ``L(w - eta g)`` and the change of the gradient ``|grad L(w - eta g) - g|``. It returns
     ``loss0`` ``(n,)``, ``losses`` ``(len(etas), n)``, ``changes`` ``(len(etas), n)`` and the
     gradient norms ``(n,)``, as numpy arrays.
+
+    With ``unit_steps=True`` each network steps along its unit gradient direction instead,
+    to ``w - eta g / |g|`` (``|g|`` that network's own gradient norm): every ``eta`` is then a
+    distance moved, the same for every network, so networks with gradients of different sizes
+    are compared at equal step lengths (chapter 2, the smoothness section).
     """
     x_all, scale = _as_images(x_train)
     y_all = _labels(y_train)
@@ -372,13 +403,18 @@ def make_landscape(model, x_train, y_train, etas):
             return losses, tape.gradient(total, p)
 
         loss0, grad0 = loss_and_grad(params)
+        gnorm = per_network_norm(grad0, n)
+        if unit_steps:  # each network's gradient divided by its own norm
+            direction = [tf.reshape(tf.reshape(g, (n, -1)) / gnorm[:, None], tf.shape(g)) for g in grad0]
+        else:
+            direction = grad0
         losses = tf.TensorArray(tf.float32, size=len(etas))
         changes = tf.TensorArray(tf.float32, size=len(etas))
         for i in tf.range(len(etas)):  # a graph loop: one copy of the network in the traced graph
-            loss, grad = loss_and_grad([w - eta_t[i] * g for w, g in zip(params, grad0)])
+            loss, grad = loss_and_grad([w - eta_t[i] * d for w, d in zip(params, direction)])
             losses = losses.write(i, loss)
             changes = changes.write(i, per_network_norm([a - b for a, b in zip(grad, grad0)], n))
-        return loss0, losses.stack(), changes.stack(), per_network_norm(grad0, n)
+        return loss0, losses.stack(), changes.stack(), gnorm
 
     def run(idx):
         return tuple(t.numpy() for t in landscape(tf.constant(idx, tf.int32)))
@@ -416,6 +452,7 @@ def train(
     landscape_batches=4,
     landscape_models=None,
     landscape_every=1,
+    unit_steps=False,
 ):
     """Train several stacked models on the same mini-batches, with a checkpoint after each chunk.
 
@@ -439,6 +476,9 @@ def train(
         next chunk are probed.
     landscape_models : list of str, optional
         The models whose landscape is probed (default: all of them).
+    unit_steps : bool
+        Passed to :func:`make_landscape`: probe at distances ``etas`` along the unit gradient
+        direction instead of at ``w - eta g``.
 
     Returns
     -------
@@ -464,7 +504,7 @@ def train(
     trainers = {k: make_sgd(models[k], x_train, y_train, learning_rate) for k in names}
     probes = {k: make_probe(models[k], x_probe, x_test, y_test) for k in names}
     landscapes = (
-        {k: make_landscape(models[k], x_train, y_train, etas) for k in (landscape_models or names)}
+        {k: make_landscape(models[k], x_train, y_train, etas, unit_steps=unit_steps) for k in (landscape_models or names)}
         if etas is not None
         else {}
     )

@@ -47,6 +47,7 @@ __all__ = [
     "make_plain_trainer",
     "restart",
     "bn_layers",
+    "normalized_std",
     "layer_input",
     "precise_bn",
     "stacked_accuracy",
@@ -720,3 +721,41 @@ def copy_network(stacked, s, plain):
             if any(w.size != units for w in new):
                 raise ValueError(f"network {s} is not in layer {a.name}")
         b.set_weights(new)
+
+
+def normalized_std(model, x):
+    """The standard deviation of BN's normalized activation x̂, per BN layer and network, in training mode.
+
+    One forward pass of a stack built by :func:`stacked_mlp` on one batch: every BN layer uses the
+    batch's statistics (as in the first training step), and nothing is updated. With
+    ``var`` a feature's batch variance, its x̂ has standard deviation ``sqrt(var / (var + epsilon))``:
+    1 only when ``var`` is much larger than ``epsilon`` (chapter 6, the initial-scale sweep).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A stack of ``n`` networks from :func:`stacked_mlp` (a chain of layers, BN over
+        ``(B, n * units)``).
+    x : array, shape (B, n, D)
+        One batch per network.
+
+    Returns
+    -------
+    ndarray, float64, shape (BN layers, n)
+        The standard deviation of x̂ over the batch and the units of each network.
+    """
+    x = np.asarray(x, np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"x must be (B, n, D), got shape {x.shape}")
+    n, h, out = x.shape[1], x, []
+    for layer in model.layers[1:]:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            z = np.asarray(h, np.float64)
+            var = z.var(axis=0)
+            xhat = (z - z.mean(axis=0)) / np.sqrt(var + layer.epsilon)
+            out.append(np.sqrt(np.mean((var / (var + layer.epsilon)).reshape(n, -1), axis=1)))
+            gamma, beta = (np.asarray(w, np.float64) for w in (layer.gamma, layer.beta))
+            h = (gamma * xhat + beta).astype(np.float32)
+        else:
+            h = np.asarray(layer(h))
+    return np.array(out)

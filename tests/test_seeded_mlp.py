@@ -308,3 +308,47 @@ def test_train_logs():
 
 def test_release_memory_runs():
     sm.release_memory()
+
+
+def test_landscape_unit_steps_move_every_network_the_same_distance():
+    model = _mlp(True)
+    x, y = _data(200, seed=13)
+    idx = stacked.batch_indices(N, 1, 16, seed=14, pool=len(x))[0]
+    dists = [0.05, 0.3]
+    loss0, losses, changes, gnorm = sm.make_landscape(model, x, y, dists, unit_steps=True)(idx)
+    xb = np.stack([x[idx[:, s]] for s in range(N)], axis=1).astype(np.float32) / 255
+    yb = np.stack([y[idx[:, s]] for s in range(N)], axis=1).astype(np.int32)
+    _, grad0 = _loss_and_grad(model, xb, yb)
+    norms = sm.per_network_norm(grad0, N).numpy()
+    np.testing.assert_allclose(gnorm, norms, rtol=1e-5)
+    olds = [v.numpy() for v in model.trainable_variables]
+    for i, d in enumerate(dists):
+        moved = []
+        for v, g, old in zip(model.trainable_variables, grad0, olds):
+            g = g.numpy().reshape(N, -1) / norms[:, None]
+            step = (d * g).reshape(old.shape)
+            v.assign(old - step)
+            moved.append(step)
+        # every network moved by exactly d
+        np.testing.assert_allclose(sm.per_network_norm(moved, N).numpy(), d, rtol=1e-5)
+        ref, grad = _loss_and_grad(model, xb, yb)
+        np.testing.assert_allclose(losses[i], ref, rtol=1e-5)
+        ref_change = sm.per_network_norm([a - b for a, b in zip(grad, grad0)], N).numpy()
+        np.testing.assert_allclose(changes[i], ref_change, rtol=1e-4, atol=1e-6)
+        for v, old in zip(model.trainable_variables, olds):
+            v.assign(old)
+
+
+def test_mean_loss_is_the_inference_cross_entropy_of_each_network():
+    model = _mlp(True)
+    x, y = _data(130, seed=15)
+    got = sm.mean_loss(model, x, y, chunk=50)  # chunks of 50, 50, 30
+    xs = np.broadcast_to((x.astype(np.float32) / 255)[:, None], (len(x), N, x.shape[1]))
+    logits = model(xs, training=False).numpy().astype(np.float64)
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    ref = -logp[np.arange(len(x)), :, y].mean(axis=0)
+    assert got.shape == (N,)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    with pytest.raises(ValueError, match="features"):
+        sm.mean_loss(model, x[:, :5], y)

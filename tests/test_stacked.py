@@ -298,3 +298,31 @@ def test_plain_trainer_equals_a_stack_of_one():
         train(idx)
     with pytest.raises(ValueError, match="y must"):
         st.accuracy(plain, x, y[:-1])
+
+
+def test_normalized_std_is_the_std_of_x_hat_and_changes_nothing():
+    """sqrt(var / (var + epsilon)) per layer and network, from one training-mode pass (chapter 6)."""
+    keras.utils.set_random_seed(3)
+    n, batch = 2, 32
+    model = st.stacked_mlp(n, WIDTHS, "before", n_in=N_IN, n_out=CLASSES)
+    x = _data(4, batch * n)[0].reshape(batch, n, N_IN)
+    weights = [w.copy() for w in model.get_weights()]
+    got = st.normalized_std(model, x)
+    assert got.shape == (len(WIDTHS), n)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    # Layer 1 by hand: its input is x @ kernel, x-hat's std is sqrt(var / (var + epsilon)) per unit.
+    kernel = model.layers[1].kernel.numpy().astype(np.float64)
+    z = np.einsum("bsi,sio->bso", x.astype(np.float64), kernel)
+    eps = st.bn_layers(model)[0].epsilon
+    expected = np.sqrt(np.mean(z.var(axis=0) / (z.var(axis=0) + eps), axis=1))
+    np.testing.assert_allclose(got[0], expected, rtol=1e-5)
+    # Layer 2 from Keras's own training-mode BN output (gamma 1, beta 0 at initialization).
+    bn_2 = st.bn_layers(model)[1]
+    probe = keras.Model(model.input, bn_2.output)
+    out = probe(x, training=True).numpy().reshape(batch, n, -1)
+    np.testing.assert_allclose(got[1], np.sqrt(np.mean(out.var(axis=0), axis=1)), rtol=1e-4)
+    # Scaling the first kernel down by 100 breaks the invariance through epsilon.
+    model.layers[1].kernel.assign(model.layers[1].kernel * 0.01)
+    assert np.all(st.normalized_std(model, x)[0] < got[0])
+    with pytest.raises(ValueError, match="x must be"):
+        st.normalized_std(model, x[0])
