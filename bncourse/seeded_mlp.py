@@ -291,11 +291,8 @@ def _inference_correct(model, chunk=500):
     return run
 
 
-def accuracy(model, x, y):
-    """Inference-mode accuracy of each network of a stack on the same examples, shape ``(n,)``.
-
-    ``x``: ``(T, features)`` (uint8 pixels or floats in [0, 1]), ``y``: ``(T,)`` integer labels.
-    """
+def _examples(model, x, y):
+    """``x`` and ``y`` as arrays, checked: ``(T, features)`` for the model and ``(T,)`` labels."""
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or y.shape != (len(x),) or len(x) == 0:
         raise ValueError(
@@ -303,6 +300,15 @@ def accuracy(model, x, y):
         )
     if x.shape[1] != model.input_shape[2]:
         raise ValueError(f"x has {x.shape[1]} features, the model takes {model.input_shape[2]}")
+    return x, y
+
+
+def accuracy(model, x, y):
+    """Inference-mode accuracy of each network of a stack on the same examples, shape ``(n,)``.
+
+    ``x``: ``(T, features)`` (uint8 pixels or floats in [0, 1]), ``y``: ``(T,)`` integer labels.
+    """
+    x, y = _examples(model, x, y)
     correct = _inference_correct(model)
     return correct(x, y.astype(np.int32)).numpy().astype(np.float64) / len(x)
 
@@ -314,13 +320,7 @@ def mean_loss(model, x, y, *, chunk=500):
     In inference mode BN uses its moving statistics and noise layers are off (chapter 2 uses it
     for the clean training loss of the noisy-BN networks).
     """
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or y.shape != (len(x),) or len(x) == 0:
-        raise ValueError(
-            f"x must be (T, features) and y (T,) with T > 0, got {x.shape} and {y.shape}"
-        )
-    if x.shape[1] != model.input_shape[2]:
-        raise ValueError(f"x has {x.shape[1]} features, the model takes {model.input_shape[2]}")
+    x, y = _examples(model, x, y)
     n = model.input_shape[1]
     total = np.zeros(n)
     for start in range(0, len(x), chunk):
