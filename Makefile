@@ -29,7 +29,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test lab run clean exercises grade browser-test budgets claims test-portable
+.PHONY: book test lab run clean exercises grade browser-test budgets claims test-portable test-fast
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; the course needs Python 3.11 (set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -43,6 +43,12 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# bnlib's unit tests alone: seconds, no notebooks, no book build, no Keras comparisons.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -k "not keras" tests/test_batchnorm.py tests/test_variants.py \
+	  tests/test_nn.py tests/test_folding.py tests/test_scalers.py tests/test_gradcheck.py \
+	  tests/test_bad_input.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(LAB)

@@ -469,3 +469,42 @@ def test_backward_does_not_modify_the_cache(layout, rng):
         np.testing.assert_array_equal(a, b)
     for field in ("x_hat", "inv_std", "gamma", "mean", "variance"):
         np.testing.assert_array_equal(getattr(cache, field), getattr(saved, field))
+
+
+def test_float32_variance_keeps_the_two_pass_correction_at_a_1e6_offset():
+    # Values on the float32 grid near 1e6 (spacing 2**-4 = 0.0625): x = 1e6 + 0.0625 * k with k
+    # 400 ones and 600 zeros per feature (shuffled), so the exact mean is 1e6 + 0.025. That rounds
+    # to the float32 anchor 1e6, the centred data have mean c = 0.025, and the two-pass formula
+    # needs its correction: dropping "- c**2" adds c**2 = 6.25e-4 to a variance of 9.375e-4.
+    # With the correction the variance is computed in float64 from exactly representable centred
+    # values, so the only error is the final rounding to float32 (half an ulp, 2**-24 relative);
+    # rtol = 2 float32 epsilons allows that 4 times over and is 1e5 times smaller than the mutant's.
+    rng = np.random.default_rng(20250101)
+    k = np.stack([rng.permutation(np.repeat([1.0, 0.0], [400, 600])) for _ in range(3)], axis=1)
+    x = (np.float64(1e6) + 0.0625 * k).astype(np.float32)
+    assert np.array_equal(x.astype(np.float64), 1e6 + 0.0625 * k)  # on the float32 grid
+    mean, var = batch_statistics(x)
+    exact_var = (0.0625 * k).var(axis=0)  # the shift by 1e6 does not change the variance
+    np.testing.assert_allclose(var, exact_var, rtol=2 * F32_EPS)
+    assert np.all(mean == np.float32(1e6 + 0.025))
+
+
+@pytest.mark.parametrize("epsilon", [1e-5, 1e-1])
+def test_forward_inference_and_layer_use_the_given_epsilon(epsilon, rng):
+    # A direct formula written here, not bnlib's own helpers; variances of about 0.1 make
+    # epsilon = 1e-5 and 1e-1 change the output by far more than rtol 1e-10 from epsilon = 1e-3.
+    x = 0.3 * rng.standard_normal((16, 4)) + 2.0
+    gamma, beta = rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    expected = gamma * (x - mean) / np.sqrt(var + epsilon) + beta
+    y, _ = batch_norm_forward(x, gamma, beta, epsilon=epsilon)
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
+    mm, mv = rng.standard_normal(4), rng.uniform(0.05, 0.2, 4)
+    y_inf = batch_norm_inference(x, mm, mv, gamma, beta, epsilon=epsilon)
+    np.testing.assert_allclose(y_inf, gamma * (x - mm) / np.sqrt(mv + epsilon) + beta, rtol=1e-10)
+
+    layer = BatchNorm(epsilon=epsilon)
+    y_layer = layer(x, training=True)  # gamma = 1, beta = 0 at first
+    np.testing.assert_allclose(y_layer, (x - mean) / np.sqrt(var + epsilon), rtol=1e-10, atol=1e-12)
+    layer.moving_mean, layer.moving_variance = mm, mv
+    np.testing.assert_allclose(layer(x), (x - mm) / np.sqrt(mv + epsilon), rtol=1e-10)

@@ -20,7 +20,6 @@ import pytest
 import bnlib
 from bnlib import batch_norm_inference, fold_batch_norm
 
-import keras  # noqa: E402  (conftest.py silenced TensorFlow and chose its backend)
 
 F32_EPS = float(np.finfo(np.float32).eps)
 ULPS_KERAS = 16
@@ -133,8 +132,21 @@ def test_inputs_are_not_modified(rng, unchanged):
 # Against real Keras layers (float32)
 
 
+def _keras():
+    """Keras, imported here so the numpy-only tests above run without TensorFlow installed.
+
+    Skips the calling test when TensorFlow is absent (conftest.py has silenced it and chosen
+    Keras's backend).
+    """
+    pytest.importorskip("tensorflow")
+    import keras
+
+    return keras
+
+
 def _keras_pair(kind, rng, use_bias, scale, center):
     """A Keras layer followed by BN with non-trivial weights, and its kernel/bias/BN arrays."""
+    keras = _keras()
     channels = 6
     if kind == "dense":
         inputs = keras.Input(shape=(12,))
@@ -160,6 +172,7 @@ def _keras_pair(kind, rng, use_bias, scale, center):
 @pytest.mark.parametrize("affine", [(True, True), (False, False)], ids=["gamma-beta", "no-gamma-beta"])
 @pytest.mark.parametrize("kind", ["dense", "conv2d"])
 def test_folded_keras_layer_matches_keras_layer_then_bn(rng, kind, use_bias, affine):
+    keras = _keras()
     keras.utils.set_random_seed(7)
     scale, center = affine
     model, layer, bn, x = _keras_pair(kind, rng, use_bias, scale, center)
@@ -195,6 +208,7 @@ def test_folded_keras_layer_matches_keras_layer_then_bn(rng, kind, use_bias, aff
 
 def test_keras_comparison_would_catch_a_folding_error(rng):
     """The float32 tolerance above is far tighter than a real mistake (here: epsilon forgotten)."""
+    keras = _keras()
     keras.utils.set_random_seed(7)
     model, layer, bn, x = _keras_pair("dense", rng, True, True, True)
     expected = np.asarray(model(x, training=False)).astype(np.float64)

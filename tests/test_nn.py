@@ -369,3 +369,19 @@ def test_backward_rejects_a_wrong_upstream_shape(rng):
 def test_exported_from_the_package():
     for name in ["Activation", "Dense", "Sequential", "glorot_std", "softmax_cross_entropy", "ACTIVATIONS"]:
         assert name in bnlib.__all__ and hasattr(bnlib, name)
+
+
+def test_sgd_step_is_exactly_value_minus_learning_rate_times_gradient(rng):
+    # The exact update, elementwise and bit for bit: a step of 0.8 or 1.5 times the learning rate
+    # (or a sign error) changes every parameter.
+    model = Sequential([Dense(3, 4, seed=1), BatchNorm(), Activation("relu"), Dense(4, 2, seed=2)])
+    x = rng.standard_normal((8, 3))
+    model.forward(x, training=True)
+    model.backward(rng.standard_normal((8, 2)))
+    before = [(layer, name, getattr(layer, name), getattr(layer, "d" + name)) for layer, name in model.parameters()]
+    assert len(before) == 6  # two kernels, two biases, gamma and beta
+    lr = 0.3
+    model.sgd_step(lr)
+    for layer, name, value, grad in before:
+        assert np.any(grad != 0), name
+        np.testing.assert_array_equal(getattr(layer, name), value - lr * grad, err_msg=name)

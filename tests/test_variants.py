@@ -53,11 +53,9 @@ from bnlib import (
     weight_norm_forward,
 )
 
-# conftest.py has silenced TensorFlow and chosen its backend before these imports.
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-tf.config.experimental.enable_op_determinism()
+# Keras and TensorFlow are imported only by the Keras comparisons at the end (through the
+# keras_seed fixture), so the numpy-only tests run when TensorFlow is not installed.
+keras = tf = None
 
 EPS = 1e-3
 GRAD_TOL = 1e-7  # the brief's bound; measured <= 9.6e-10, see the module docstring
@@ -505,6 +503,13 @@ def test_backward_rejects_wrong_cache_and_dout(rng):
 
 @pytest.fixture
 def keras_seed():
+    """Import Keras and TensorFlow (skip the test without them) and seed Keras."""
+    global keras, tf
+    tf = pytest.importorskip("tensorflow")  # conftest.py has silenced it and chosen the backend
+    import keras as keras_module
+
+    keras = keras_module
+    tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(1234)
 
 
@@ -606,7 +611,7 @@ def test_group_and_instance_norm_match_keras(rng, keras_seed, groups):
     compare_norm_call(y, grads, y_k, grads_k, x, dout, cache, beta)
 
 
-def test_group_norm_defaults_match_keras():
+def test_group_norm_defaults_match_keras(keras_seed):
     import inspect
 
     layer = keras.layers.GroupNormalization()
@@ -668,3 +673,36 @@ def test_batch_renorm_matches_keras_over_several_steps(rng, keras_seed, shape, a
     mean = mm.astype(np.float64)
     inv = np.abs(gamma) / np.sqrt(moving_variance + EPS)
     assert_f32_close(y, y_k, np.max(inv * (np.abs(x) + np.abs(mean)) + np.abs(beta)), "inference y")
+
+
+@pytest.mark.parametrize("epsilon", [1e-5, 1e-1])
+def test_every_variant_uses_the_given_epsilon(rng, epsilon):
+    # Direct formulas written here (not the _standardize helper the variants share). Variances of
+    # about 0.1 make epsilon = 1e-5 or 1e-1 move each output far more than rtol 1e-10 away from
+    # what the default epsilon = 1e-3 would give, so an ignored epsilon fails.
+    x = 0.3 * rng.standard_normal((3, 4, 5, 6)) + 1.0
+    gamma, beta = rng.uniform(0.5, 1.5, 6), rng.standard_normal(6)
+
+    def direct(x, axes):
+        mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+        return (x - mean) / np.sqrt(var + epsilon)
+
+    y, _ = layer_norm_forward(x, gamma, beta, epsilon=epsilon)
+    np.testing.assert_allclose(y, direct(x, (3,)) * gamma + beta, rtol=1e-10, atol=1e-12)
+    y, _ = instance_norm_forward(x, gamma, beta, epsilon=epsilon)
+    np.testing.assert_allclose(y, direct(x, (1, 2)) * gamma + beta, rtol=1e-10, atol=1e-12)
+    y, _ = group_norm_forward(x, gamma, beta, groups=2, epsilon=epsilon)
+    xg = x.reshape(3, 4, 5, 2, 3)
+    expected = direct(xg, (1, 2, 4)).reshape(x.shape) * gamma + beta
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
+
+    # Batch renormalization with r and d clipped to [1/1.2, 1.2] and [-0.1, 0.1].
+    x2 = x.reshape(-1, 6)
+    mm, ms = rng.standard_normal(6) * 0.2 + 1.0, rng.uniform(0.2, 0.5, 6)
+    mean, stddev = x2.mean(axis=0), np.sqrt(x2.var(axis=0) + epsilon)
+    r = np.clip(stddev / ms, 1 / 1.2, 1.2)
+    d = np.clip((mean - mm) / ms, -0.1, 0.1)
+    y, cache = batch_renorm_forward(x2, gamma, beta, mm, ms, rmax=1.2, dmax=0.1, epsilon=epsilon)
+    np.testing.assert_allclose(cache.stddev, stddev, rtol=1e-12)
+    expected = gamma * ((x2 - mean) / stddev * r + d) + beta
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-12)
