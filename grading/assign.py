@@ -82,11 +82,20 @@ def assign_one(master: Path, workdir: Path, run_tests: bool = True) -> dict[str,
     }
 
 
+def generated_from(master: Path) -> str:
+    """The line that heads every generated file: where it comes from and how to regenerate it."""
+    return f"Generated from exercises/masters/{master.name} by `make exercises`: edit the master, not this file."
+
+
 def write_outputs(master: Path, made: dict[str, Path], out: Path) -> None:
     """Write the normalized student notebook and the unzipped autograder of one master to ``out``."""
     name = master.stem
-    nb = nbformat.read(made["student"], as_version=4)
-    nbformat.write(normalize(nb, name[:2]), out / f"{name}.ipynb")
+    nb = normalize(nbformat.read(made["student"], as_version=4), name[:2])
+    first = nb.cells[0]
+    if first.cell_type != "code":
+        raise RuntimeError(f"otter assign's student notebook for {master.name} does not start with its init cell")
+    first.source = f"# {generated_from(master)}\n{first.source}"
+    nbformat.write(nb, out / f"{name}.ipynb")
     dest = out / "autograder" / name
     if dest.exists():
         shutil.rmtree(dest)
@@ -100,6 +109,8 @@ def write_outputs(master: Path, made: dict[str, Path], out: Path) -> None:
             data = zf.read(info)
             if target.suffix in {".py", ".json", ".yml", ".sh", ""}:
                 data = data.replace(b"\r\n", b"\n")
+            if target.suffix == ".py":
+                data = f"# {generated_from(master)}\n".encode() + data
             target.write_bytes(data)
 
 

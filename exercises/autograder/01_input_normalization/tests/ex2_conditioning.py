@@ -1,3 +1,4 @@
+# Generated from exercises/masters/01_input_normalization.ipynb by `make exercises`: edit the master, not this file.
 from otter.test_files import test_case
 
 OK_FORMAT = False
@@ -16,7 +17,7 @@ def test_form(env):
 @test_case(points=1, hidden=True)
 def test_kappa(env):
     from bncourse import guards as g
-    g.check_number(g.answer(env, 'kappa'), 4.0, name='kappa', rtol=0.01, reveal=False, hint='after the z-score H has 1 on its diagonal and r off the diagonal between the two features')
+    g.check_number(g.answer(env, 'kappa'), 4.0, name='kappa', rtol=0.01, reveal=False, hint='after the z-score H has 1 on its diagonal and the correlation off the diagonal between the two features')
 
 @test_case(points=1, hidden=True)
 def test_eta_max(env):

@@ -1,3 +1,4 @@
+# Generated from exercises/masters/04_backward_pass.ipynb by `make exercises`: edit the master, not this file.
 from otter.test_files import test_case
 
 OK_FORMAT = False
@@ -37,7 +38,7 @@ def test_dx_shapes(env):
         got = g.call(f, dout, x, gamma, 0.001, case=case, name='bn_backward', arg_names=['dout', 'x', 'gamma', 'epsilon'], forbid=g.bnlib_functions())
         if not (isinstance(got, (tuple, list)) and len(got) == 3):
             raise g.ExerciseFailure(f'{case}: expected the tuple (dx, dgamma, dbeta), got {g.describe(got)}')
-        g.check_array(got[0], expected, case=case, name='dx', rtol=1e-06, atol=1e-09, hint='three terms: r * (g - mean(g) - x_hat * mean(g * x_hat)), means over axis 0')
+        g.check_array(got[0], expected, case=case, name='dx', rtol=1e-06, atol=1e-09, hint='three terms: inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), means over axis 0')
 
 @test_case(points=1, hidden=True)
 def test_parameters(env):

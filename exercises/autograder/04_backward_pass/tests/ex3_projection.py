@@ -1,3 +1,4 @@
+# Generated from exercises/masters/04_backward_pass.ipynb by `make exercises`: edit the master, not this file.
 from otter.test_files import test_case
 
 OK_FORMAT = False

@@ -1,3 +1,4 @@
+# Generated from exercises/masters/04_backward_pass.ipynb by `make exercises`: edit the master, not this file.
 from otter.test_files import test_case
 
 OK_FORMAT = False
@@ -47,7 +48,7 @@ def test_other_bugs(env):
         cache = bnlib.batch_norm_forward(t, np.ones(4), np.zeros(4))[1]
         xh = cache.x_hat
         return cache.inv_std * (dout - dout.mean(axis=0) + xh * (dout * xh).mean(axis=0))
-    for label, bad in [('without the factor r', no_inv_std), ('with the sign of the last term flipped', wrong_sign)]:
+    for label, bad in [('without the factor 1/sigma', no_inv_std), ('with the sign of the last term flipped', wrong_sign)]:
         case = f'case 3: a backward pass {label}, read-only x of shape (5, 4)'
         err = g.call(f, forward, bad, x, case=case, name='check_backward_fixed', arg_names=['forward', 'backward', 'x'], readonly=True)
         if not isinstance(err, (int, float, np.floating)) or not err > 0.01:
