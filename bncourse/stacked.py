@@ -446,13 +446,16 @@ def restart(model, weights, optimizer, learning_rate=None):
     weights : list of arrays
         From ``model.get_weights()`` (or of a model of the same architecture).
     optimizer : keras.optimizers.Optimizer
-        Every state variable (moments, iteration count) is set to zero.
+        Every state variable (moments, iteration count) is set to zero; the learning rate, which
+        Keras 3 also keeps among ``optimizer.variables``, is not.
     learning_rate : float, optional
         The new learning rate (unchanged if None).
     """
     model.set_weights(weights)
+    rate = getattr(optimizer, "_learning_rate", None)
     for v in optimizer.variables:
-        v.assign(tf.zeros_like(v))
+        if v is not rate:
+            v.assign(tf.zeros_like(v))
     if learning_rate is not None:
         optimizer.learning_rate = learning_rate
 

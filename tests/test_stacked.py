@@ -287,6 +287,11 @@ def test_plain_trainer_equals_a_stack_of_one():
     np.testing.assert_allclose(train(idx[..., 0]), loss_plain, rtol=1e-6)
     for got, want in zip(plain.weights, after_first):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-6, atol=1e-7)
+    # without learning_rate, restart keeps the rate (Keras 3 lists it among the optimizer's
+    # variables, which restart zeroes) and the run repeats exactly
+    st.restart(plain, start, optimizer)
+    assert float(optimizer.learning_rate.numpy()) == pytest.approx(1e-2)
+    np.testing.assert_allclose(train(idx[..., 0]), loss_plain, rtol=1e-6)
     acc = st.accuracy(plain, x, y, chunk=33)
     logits = plain(x, training=False).numpy()
     assert acc == np.mean(np.argmax(logits, -1) == y)
