@@ -30,9 +30,10 @@ from grading.grade import Options, grade, load_autograders, write_reports
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 CHAPTERS = [m.stem for m in assign.masters()]
-# Chapters that joined the book after the exercise machinery and have no graded exercises yet.
-# Every other chapter from 1 on must have a master; remove a chapter from here when it gets one.
-AWAITING_EXERCISES = {"08_cheat_sheet"}
+# Pages without graded exercises: the cheat sheet (a one-page summary) and the appendix that runs
+# the source articles' models (ungraded prompts only). Every other chapter from 1 on must have a
+# master; remove a page from here when it gets one.
+AWAITING_EXERCISES = {"08_cheat_sheet", "09_source_models"}
 OPTIONS = Options(cell_timeout=5, call_timeout=2, submission_timeout=60, attempts=3, jobs=2)
 
 
