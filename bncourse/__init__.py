@@ -7,7 +7,7 @@
     the guards through which the graded exercises' tests call a learner's code (time limits,
     read-only copies, forbidden bnlib calls, specific messages) and the grader's seal.
 ``bncourse.stacked``, ``seeded_mlp``, ``optimization``, ``norm_growth``, ``renorm_gap``,
-``replicas``, ``variant_checks``
+``replicas``, ``variant_checks``, ``regularization``, ``source_models``, ``small_batches``
     the experiment runners the chapters share (stacked networks trained over many seeds at once,
     and the chapter-specific experiments built on them).
 """

@@ -42,6 +42,9 @@ __all__ = [
     "normalize",
     "hidden_block",
     "stacked_mlp",
+    "stacked_conv",
+    "normalize_maps",
+    "stacked_cnn",
     "batch_indices",
     "make_trainer",
     "make_plain_trainer",
@@ -239,6 +242,162 @@ def stacked_mlp(n, widths, placement, norm="batch", n_in=196, input_bn=False, n_
         h = hidden_block(h, n, fan_in, units, placement, norm, groups=groups)
         fan_in = units
     return keras.Model(inputs, stacked_dense(n, fan_in, n_out)(h))
+
+
+def stacked_conv(n, channels_in, filters, kernel_size=3, name=None):
+    """``n`` independent convolutions of one network's ``(H, W, channels_in)`` maps, as Keras layers.
+
+    The stack's feature maps hold the networks side by side along the channel axis: network ``s``
+    owns channels ``s * C`` to ``(s + 1) * C - 1``. ``Conv2D(groups=n)`` would keep them apart,
+    but TensorFlow's CPU kernels for grouped convolutions are slow (about 100 ms for a forward and
+    backward pass of 12 networks at batch 32) and have no input gradient of their own. So:
+
+    - with ``channels_in == 1`` (the first layer): a ``DepthwiseConv2D`` with
+      ``depth_multiplier=filters`` on the ``n`` input channels, which *is* a
+      ``Conv2D(filters, kernel_size)`` of each network's one channel;
+    - otherwise a depthwise-separable convolution: ``DepthwiseConv2D`` (one ``k × k`` filter per
+      channel) then a ``1 × 1`` convolution inside each network (an ``EinsumDense``, kernel
+      ``(n, channels_in, filters)``), as in MobileNet's blocks.
+
+    No bias (the normalization that follows has ``beta``); ``padding="same"``. Kernels start from
+    :func:`glorot` with one network's fans, as Keras initializes a single network's layers.
+
+    Parameters
+    ----------
+    n : int
+        Number of stacked networks.
+    channels_in, filters : int
+        Input channels and filters of one network's layer.
+    kernel_size : int, default 3
+    name : str, optional
+        Prefix of the layers' names.
+
+    Returns
+    -------
+    callable
+        ``(B, H, W, n * channels_in)`` → ``(B, H, W, n * filters)``.
+    """
+    n = _positive_int(n, "n")
+    channels_in = _positive_int(channels_in, "channels_in")
+    filters = _positive_int(filters, "filters")
+    kernel_size = _positive_int(kernel_size, "kernel_size")
+    area = kernel_size * kernel_size
+    multiplier = filters if channels_in == 1 else 1
+    depthwise = keras.layers.DepthwiseConv2D(
+        kernel_size,
+        padding="same",
+        depth_multiplier=multiplier,
+        use_bias=False,
+        depthwise_initializer=glorot(area, area * multiplier),
+        name=None if name is None else f"{name}_depthwise",
+    )
+    if channels_in == 1:
+        return depthwise
+
+    def layer(h):
+        height, width = h.shape[1], h.shape[2]
+        h = keras.layers.Reshape((height, width, n, channels_in))(depthwise(h))
+        h = keras.layers.EinsumDense(
+            "bhwsc,scf->bhwsf",
+            output_shape=(height, width, n, filters),
+            kernel_initializer=glorot(channels_in, filters),
+            name=None if name is None else f"{name}_pointwise",
+        )(h)
+        return keras.layers.Reshape((height, width, n * filters))(h)
+
+    return layer
+
+
+def normalize_maps(h, kind, n, channels, groups=4, name=None):
+    """A Keras normalization layer on the feature maps of ``n`` stacked CNNs, without mixing them.
+
+    Parameters
+    ----------
+    h : KerasTensor, shape (B, H, W, n * channels)
+        Feature maps, network ``s`` in channels ``s * channels`` to ``(s + 1) * channels - 1``.
+    kind : {"batch", "group", "layer"}
+        ``"batch"``: ``BatchNormalization`` of the channel axis, statistics per channel over the
+        batch and the positions (what BN does in a CNN). ``"group"``: ``GroupNormalization`` with
+        ``n * groups`` groups of consecutive channels, so each network has ``groups`` groups and
+        each group's statistics come from one example's positions and channels in the group.
+        ``"layer"``: one group per network: the statistics of one example's whole feature map
+        (layer normalization over ``(H, W, C)``, the paper's convolutional form).
+    n, channels : int
+        Networks and channels per network.
+    groups : int, default 4
+        Groups per network for ``kind="group"``; must divide ``channels``.
+    name : str, optional
+
+    Returns
+    -------
+    KerasTensor, shape (B, H, W, n * channels)
+    """
+    n = _positive_int(n, "n")
+    channels = _positive_int(channels, "channels")
+    if kind not in NORMS:
+        raise ValueError(f"kind must be 'batch', 'group' or 'layer', got {kind!r}")
+    if kind == "batch":
+        return keras.layers.BatchNormalization(name=name)(h)
+    if kind == "layer":
+        return keras.layers.GroupNormalization(groups=n, name=name)(h)
+    groups = _positive_int(groups, "groups")
+    if channels % groups:
+        raise ValueError(f"groups ({groups}) must divide channels ({channels})")
+    return keras.layers.GroupNormalization(groups=n * groups, name=name)(h)
+
+
+def stacked_cnn(n, filters=(8, 16), norm="batch", side=14, n_out=10, groups=4):
+    """``n`` stacked small CNNs: ``(B, n, side * side)`` images → conv blocks → ``(B, n, n_out)`` logits.
+
+    Each network is ``side × side × 1`` → [convolution with ``f`` filters of ``3 × 3`` →
+    normalization → ReLU → ``MaxPooling2D(2)``] for each ``f`` in ``filters`` → flatten →
+    ``Dense(n_out)``. The first convolution is a ``Conv2D``; the others are depthwise-separable
+    (see :func:`stacked_conv`, which says why). The flat inputs are the ones :func:`make_trainer`, :func:`stacked_accuracy`
+    and :func:`evaluate` use for MLPs; the model reshapes them into images, network ``s``'s image
+    in channel ``s``.
+
+    Parameters
+    ----------
+    n : int
+        Number of networks.
+    filters : sequence of int, default (8, 16)
+        Filters of the conv blocks, each a :func:`stacked_conv` followed by :func:`normalize_maps`.
+    norm : {"batch", "group", "layer"}, default "batch"
+    side : int, default 14
+        Images are ``side × side``; each block halves the maps (rounding down), so ``side`` must
+        be at least ``2 ** len(filters)``.
+    n_out : int, default 10
+    groups : int, default 4
+        Groups per network for ``norm="group"``; must divide every entry of ``filters``.
+
+    Returns
+    -------
+    keras.Model
+    """
+    n = _positive_int(n, "n")
+    side = _positive_int(side, "side")
+    filters = [_positive_int(f, "filters") for f in filters]
+    if not filters or side < 2 ** len(filters):
+        raise ValueError(
+            f"side ({side}) must be at least 2 ** len(filters) (filters={tuple(filters)}): "
+            "every block halves the maps"
+        )
+    inputs = keras.Input(shape=(n, side * side))
+    h = keras.layers.Reshape((n, side, side))(inputs)
+    h = keras.layers.Permute((2, 3, 1))(h)  # (B, side, side, n): network s reads channel s
+    c_in = 1
+    for f in filters:
+        h = stacked_conv(n, c_in, f)(h)
+        h = keras.layers.ReLU()(normalize_maps(h, norm, n, f, groups))
+        h = keras.layers.MaxPooling2D(2)(h)
+        c_in = f
+    rest = side
+    for _ in filters:
+        rest //= 2  # MaxPooling2D(2) drops an odd last row and column
+    h = keras.layers.Reshape((rest, rest, n, c_in))(h)
+    h = keras.layers.Permute((3, 1, 2, 4))(h)  # (B, n, rest, rest, C): one network per row
+    h = keras.layers.Reshape((n, rest * rest * c_in))(h)
+    return keras.Model(inputs, stacked_dense(n, rest * rest * c_in, n_out)(h))
 
 
 # ---------------------------------------------------------------------------------- training
@@ -710,7 +869,13 @@ def copy_network(stacked, s, plain):
     for a, b in zip(src, dst):
         if len(a.weights) != len(b.weights):
             raise ValueError(f"layers {a.name} and {b.name} have different numbers of weights")
-        if isinstance(a, keras.layers.EinsumDense):  # kernel (n, I, O), bias (n, O)
+        if isinstance(a, keras.layers.DepthwiseConv2D):  # kernel (k, k, n * C, multiplier)
+            (w,), shape = a.get_weights(), b.weights[0].shape
+            c = shape[2]
+            if not 0 <= s < w.shape[2] // c:
+                raise ValueError(f"s must be in 0..{w.shape[2] // c - 1}, got {s}")
+            new = [w[:, :, s * c : (s + 1) * c, :].reshape(shape)]
+        elif isinstance(a, keras.layers.EinsumDense):  # kernel (n, I, O), bias (n, O)
             n = a.weights[0].shape[0]
             if not 0 <= s < n:
                 raise ValueError(f"s must be in 0..{n - 1}, got {s}")

@@ -261,6 +261,82 @@ def test_bad_input():
         st.copy_network(model, 2, _plain("none", "batch"))
 
 
+# ------------------------------------------------------------------ stacked CNNs
+
+SIDE, FILTERS = 8, (4, 6)
+
+
+def _plain_cnn(norm):
+    """The plain Keras CNN one network of ``st.stacked_cnn`` should be."""
+    layer = {
+        "batch": lambda: keras.layers.BatchNormalization(),
+        "group": lambda: keras.layers.GroupNormalization(groups=2),
+        "layer": lambda: keras.layers.GroupNormalization(groups=1),  # over (H, W, C)
+    }[norm]
+    inputs = keras.Input(shape=(SIDE, SIDE, 1))
+    h = keras.layers.Conv2D(FILTERS[0], 3, padding="same", use_bias=False)(inputs)
+    h = keras.layers.MaxPooling2D(2)(keras.layers.ReLU()(layer()(h)))
+    h = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(h)
+    h = keras.layers.Conv2D(FILTERS[1], 1, use_bias=False)(h)
+    h = keras.layers.MaxPooling2D(2)(keras.layers.ReLU()(layer()(h)))
+    return keras.Model(inputs, keras.layers.Dense(CLASSES)(keras.layers.Flatten()(h)))
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "layer"])
+def test_stacked_cnn_equals_plain_cnns(norm):
+    n = 3
+    rng = np.random.default_rng(5)
+    xb = rng.normal(0.3, 1.0, size=(16, n, SIDE * SIDE)).astype(np.float32)  # own batches
+    keras.utils.set_random_seed(2)
+    model = st.stacked_cnn(n, FILTERS, norm, side=SIDE, n_out=CLASSES, groups=2)
+    model(xb, training=True)  # move the moving statistics once
+    out_train = model(xb, training=True).numpy()
+    out_infer = model(xb, training=False).numpy()
+    assert out_train.shape == (16, n, CLASSES)
+    for s in range(n):
+        plain = _plain_cnn(norm)
+        st.copy_network(model, s, plain)
+        images = xb[:, s].reshape(16, SIDE, SIDE, 1)
+        np.testing.assert_allclose(plain(images, training=False).numpy(), out_infer[:, s],
+                                   atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(plain(images, training=True).numpy(), out_train[:, s],
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_stacked_cnn_kernels_start_as_one_networks():
+    keras.utils.set_random_seed(3)
+    model = st.stacked_cnn(3, FILTERS, side=SIDE, n_out=CLASSES)
+    first = model.get_layer(index=3).kernel.numpy()  # DepthwiseConv2D: (3, 3, n, FILTERS[0])
+    assert first.shape == (3, 3, 3, FILTERS[0])
+    limit = np.sqrt(6 / (9 * 1 + 9 * FILTERS[0]))  # Glorot of Conv2D(FILTERS[0], 3) on one channel
+    assert limit * 0.8 < np.abs(first).max() <= limit
+    assert not np.allclose(first[:, :, 0], first[:, :, 1])
+
+
+def test_stacked_cnn_trains_each_network_alone():
+    rng = np.random.default_rng(6)
+    x = rng.normal(0.3, 1.0, size=(64, SIDE * SIDE)).astype(np.float32)
+    y = rng.integers(CLASSES, size=64).astype(np.int32)
+    idx = st.batch_indices(2, 5, 8, seed=4, pool=len(x))
+    keras.utils.set_random_seed(4)
+    model = st.stacked_cnn(2, FILTERS, "group", side=SIDE, n_out=CLASSES, groups=2)
+    keras.utils.set_random_seed(5)
+    one = st.stacked_cnn(1, FILTERS, "group", side=SIDE, n_out=CLASSES, groups=2)
+    st.copy_network(model, 1, one)
+    losses = st.make_trainer(model, keras.optimizers.SGD(0.05), 2, x, y, last=2)(idx)
+    alone = st.make_trainer(one, keras.optimizers.SGD(0.05), 1, x, y, last=2)(idx[..., 1:])
+    np.testing.assert_allclose(alone[0], losses[1], rtol=1e-5)
+
+
+def test_stacked_cnn_bad_input():
+    with pytest.raises(ValueError, match="side"):
+        st.stacked_cnn(2, (4, 4, 4), side=6)
+    with pytest.raises(ValueError, match="groups"):
+        st.stacked_cnn(2, (4, 6), "group", side=8, groups=4)
+    with pytest.raises(ValueError, match="kind"):
+        st.stacked_cnn(2, (4,), "instance", side=8)
+
+
 # ---------------------------------------------------------------- plain models, one by one
 
 
