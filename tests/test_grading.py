@@ -752,6 +752,20 @@ def test_regenerating_the_exercises_changes_nothing_committed(generated):
     assert not problems, "\n".join(problems) + "\nrun `make exercises` and commit the result"
 
 
+def test_differences_for_some_masters_judge_orphans_against_all(tmp_path):
+    # Checking one master must not call the other masters' student notebooks orphans.
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    generated = tmp_path / "generated"
+    generated.mkdir()
+    (generated / "01_input_normalization.ipynb").write_text("{}")
+    for name in ("01_input_normalization", "02_internal_covariate_shift", "99_stray"):
+        (committed / f"{name}.ipynb").write_text("{}")
+    problems = assign.differences(generated, committed, names=["01_input_normalization"])
+    orphans = [p for p in problems if "without a master" in p]
+    assert orphans == ["a student notebook without a master: exercises/99_stray.ipynb"], problems
+
+
 def test_every_chapter_from_1_has_graded_exercises_of_every_kind():
     for chapter in CHAPTERS:
         nb = nbformat.read(EXERCISES / f"{chapter}.ipynb", as_version=4)
