@@ -426,15 +426,14 @@ _LIBRARY_CODES: dict[str, set] = {}
 
 
 def _import_library() -> None:
-    """Import bnlib and its modules (but the figure helpers, which compute nothing graded)."""
+    """Import bnlib and all its modules."""
     import importlib
     import pkgutil
 
     import bnlib
 
     for info in pkgutil.iter_modules(bnlib.__path__):
-        if info.name not in ("plotting", "interactive"):
-            importlib.import_module(f"bnlib.{info.name}")
+        importlib.import_module(f"bnlib.{info.name}")
 
 
 def bnlib_functions(allow=()) -> list:

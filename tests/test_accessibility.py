@@ -32,7 +32,7 @@ from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 
-from bnlib.plotting import PALETTE
+from bncourse.plotting import PALETTE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
@@ -370,7 +370,7 @@ def test_chapter_colours_are_colour_blind_safe(path):
         for p in colour_problems(cell.source)
     ]
     assert not problems, (
-        f"{path.name}: use bnlib.plotting.PALETTE, greys or an allowed colour map:\n  " + "\n  ".join(problems)
+        f"{path.name}: use bncourse.plotting.PALETTE, greys or an allowed colour map:\n  " + "\n  ".join(problems)
     )
 
 

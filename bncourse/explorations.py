@@ -21,8 +21,8 @@ The three explorations:
 * **batch size against the noise of the batch statistics** (chapter 5):
   :func:`batch_statistics_spread`, :func:`plot_batch_size`, :func:`explore_batch_size`.
 
-Like :mod:`bnlib.plotting`, this module is imported on demand (``import bnlib.interactive``), not
-by ``import bnlib``; matplotlib is imported by the plotting functions and ipywidgets only by the
+Like :mod:`bncourse.plotting`, this module is imported on demand (``import bncourse.explorations``),
+not by ``import bncourse``; matplotlib is imported by the plotting functions and ipywidgets only by the
 ``explore_*`` functions.
 """
 
@@ -34,8 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_integer, check_positive
-from .batchnorm import batch_norm_forward, batch_statistics
+from bnlib._checks import check_integer, check_positive
+from bnlib.batchnorm import batch_norm_forward, batch_statistics
+
 from .plotting import PALETTE
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""bnlib.interactive: the numbers behind the three explorations, their figures and their widgets.
+"""bncourse.explorations: the numbers behind the three explorations, their figures and their widgets.
 
 The helpers' numbers are checked against closed-form theory. Where a quantity is exact by
 construction (a standardized batch, a noise-free moving average) the tolerance is float64 rounding
@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import bnlib  # noqa: E402
-from bnlib import interactive as ia  # noqa: E402
-from bnlib.plotting import PALETTE  # noqa: E402
+from bncourse import explorations as ia  # noqa: E402
+from bncourse.plotting import PALETTE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REL = 1e-12  # float64 rounding for quantities computed two ways
@@ -58,14 +58,22 @@ def _sd_standard_error(values: np.ndarray) -> float:
 # The module is imported on demand and imports matplotlib and ipywidgets only when it draws
 
 
-def test_import_bnlib_interactive_loads_neither_matplotlib_nor_ipywidgets():
+def test_import_explorations_loads_neither_matplotlib_nor_ipywidgets():
     code = (
-        "import sys, bnlib, bnlib.interactive\n"
-        "print(sorted(m for m in ('matplotlib', 'ipywidgets') if m in sys.modules))\n"
-        "print('interactive' in bnlib.__all__)"
+        "import sys, bnlib, bncourse.explorations\n"
+        "print(sorted(m for m in ('matplotlib', 'ipywidgets') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split("\n")[:2] == ["[]", "False"], out.stdout + out.stderr
+    assert out.stdout.split("\n")[0] == "[]", out.stdout + out.stderr
+
+
+def test_bnlib_is_batch_normalization_only():
+    """No figure or widget module in bnlib: the course's machinery lives in bncourse."""
+    import pkgutil
+
+    assert {m.name for m in pkgutil.iter_modules(bnlib.__path__)} == {
+        "_checks", "batchnorm", "data", "folding", "gradcheck", "nn", "scalers", "variants"
+    }
 
 
 # ---------------------------------------------------------------------------------------------
