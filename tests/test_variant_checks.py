@@ -79,3 +79,68 @@ def test_compare_with_keras_rejects_bad_input():
         vc.compare_with_keras(ours[:3], theirs, dout, x_hat)
     with pytest.raises(ValueError, match="shape"):
         vc.compare_with_keras(ours, theirs, dout, x_hat[:4])
+
+
+# ---------------------------------------------------------------------------------------------
+# The parity checks chapter 7 shows and sweeps: within a few eps32 * S for bnlib, thousands of
+# them for a variant with a formula error (epsilon 1e-2 instead of Keras's 1e-3 in the forward
+# pass; a renorm that forgets its correction d; a weight norm without its projection).
+
+PARITIES = ["layer_norm_parity", "instance_norm_parity", "group_norm_parity", "renorm_parity", "weight_norm_parity"]
+
+
+@pytest.mark.parametrize("name", PARITIES)
+def test_parity_checks_pass_bnlib(name):
+    tables = getattr(vc, name)(np.random.default_rng(5))
+    assert tables and all(isinstance(t, dict) and t for t in tables.values())
+    ratios = [v for t in tables.values() for v in t.values()]
+    assert max(ratios) <= 16, tables  # the chapter's ULPS
+
+
+def _wrong_epsilon(forward):
+    def broken(x, gamma, beta, *args, **kwargs):
+        kwargs["epsilon"] = 1e-2
+        return forward(x, gamma, beta, *args, **kwargs)
+
+    return broken
+
+
+@pytest.mark.parametrize(
+    "name, target",
+    [
+        ("layer_norm_parity", "layer_norm_forward"),
+        ("instance_norm_parity", "instance_norm_forward"),
+        ("group_norm_parity", "group_norm_forward"),
+    ],
+)
+def test_parity_checks_catch_a_wrong_epsilon(monkeypatch, name, target):
+    monkeypatch.setattr(bnlib, target, _wrong_epsilon(getattr(bnlib, target)))
+    tables = getattr(vc, name)(np.random.default_rng(5))
+    assert min(t["y"] for t in tables.values()) > 1000, tables
+
+
+def test_renorm_parity_catches_a_missing_correction_and_records_clipping(monkeypatch):
+    clipped = []
+    vc.renorm_parity(np.random.default_rng(5), clipped=clipped)
+    assert len(clipped) == 8 and clipped[0]  # the moving statistics start far from the data
+    forward = bnlib.batch_renorm_forward
+
+    def no_d(x, gamma, beta, mean, std, **kwargs):
+        y, cache = forward(x, gamma, beta, mean, std, **kwargs)
+        return y - gamma * cache.d, cache
+
+    monkeypatch.setattr(bnlib, "batch_renorm_forward", no_d)
+    tables = vc.renorm_parity(np.random.default_rng(5))
+    assert tables["renorm, 8 training steps"]["y"] > 1000
+
+
+def test_weight_norm_parity_catches_a_missing_projection(monkeypatch):
+    backward = bnlib.weight_norm_backward
+
+    def unprojected(dw, cache):
+        dv, dg = backward(dw, cache)
+        return dv + cache.g / cache.norm * dg * cache.v_hat, dg
+
+    monkeypatch.setattr(bnlib, "weight_norm_backward", unprojected)
+    table = vc.weight_norm_parity(np.random.default_rng(5))["weight norm against tf.GradientTape, float32"]
+    assert table["dv"] > 1000 and table["w"] <= 16
