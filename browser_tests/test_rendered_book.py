@@ -6,8 +6,10 @@ math is typeset by the MathJax copy shipped in ``_static/mathjax`` (no TeX left 
 error) and no display equation is wider than the text column at 1280 px; every image loads and has
 a real alt text; every link into the book reaches an existing page and, with a ``#fragment``, an
 element with that id. Each notebook chapter's Binder and Colab buttons open that chapter's own
-notebook (the URLs are checked, never fetched). Screenshots of two pages, and the README's picture
-of the book, go to ``screenshots/`` beside the HTML folder (``_build/screenshots/``).
+notebook (the URLs are checked, never fetched). In two chapters, a collapsed code cell (tag
+``hide-input``) shows its figure with the code hidden, and its toggle opens and closes the code.
+Screenshots of two pages, of that collapsed cell before and after the toggle, and the README's
+picture of the book, go to ``screenshots/`` beside the HTML folder (``_build/screenshots/``).
 """
 
 from __future__ import annotations
@@ -225,6 +227,55 @@ def test_launch_buttons_open_this_chapter(notebook_page, load_report, book_confi
         if found != [url]:
             problems.append(f"{service}: expected {url}, found {found or 'no button'}")
     fail_with(notebook_page, problems)
+
+
+# -- collapsed cells ----------------------------------------------------------------------------
+
+# Chapters whose collapsed plotting cells are opened and closed (each has at least one).
+COLLAPSED_PAGES = ["chapters/02_internal_covariate_shift.html", "chapters/05_inference.html"]
+
+COLLAPSED_CELL = "div.cell.tag_hide-input"
+
+
+@pytest.mark.parametrize("page_path", COLLAPSED_PAGES)
+def test_collapsed_cells_show_outputs_and_toggle(open_page, html_dir, page_path):
+    """A hide-input cell: code hidden, output shown, and the toggle reveals and hides the code."""
+    out = html_dir.parent / "screenshots"
+    out.mkdir(exist_ok=True)
+    context, page, events = open_page(page_path, viewport={"width": VIEWPORT["width"], "height": 900})
+    try:
+        page.evaluate(WAIT_FOR_PAGE_JS)
+        cells = page.locator(COLLAPSED_CELL)
+        assert cells.count() >= 3, f"{page_path}: only {cells.count()} collapsed cells"
+        problems = []
+        for k in range(cells.count()):
+            cell = cells.nth(k)
+            if cell.locator("details > summary").count() != 1:
+                problems.append(f"cell {k}: no toggle")
+            elif cell.locator("details .cell_input").is_visible():
+                problems.append(f"cell {k}: its code is shown before the toggle is used")
+        fail_with(f"{page_path}: collapsed cells", problems)
+
+        figure_cell = cells.filter(has=page.locator(".cell_output img")).first
+        assert figure_cell.count() == 1, f"{page_path}: no collapsed cell with a figure"
+        code, image = figure_cell.locator(".cell_input"), figure_cell.locator(".cell_output img").first
+        figure_cell.scroll_into_view_if_needed()
+        assert image.is_visible() and image.evaluate("img => img.naturalWidth") > 0, (
+            f"{page_path}: the collapsed cell's figure is not shown"
+        )
+        assert not code.is_visible()
+        stem = Path(page_path).stem
+        figure_cell.screenshot(path=str(out / f"{stem}_collapsed.png"))
+        figure_cell.locator("details > summary").click()
+        code.wait_for(state="visible")
+        assert figure_cell.locator("details").evaluate("d => d.open"), "the toggle did not open"
+        assert image.is_visible(), "opening the code hid the figure"
+        figure_cell.screenshot(path=str(out / f"{stem}_expanded.png"))
+        figure_cell.locator("details > summary").click()
+        code.wait_for(state="hidden")
+    finally:
+        context.close()
+    fail_with(page_path, events.console_errors + events.page_errors)
 
 
 # -- screenshots --------------------------------------------------------------------------------
