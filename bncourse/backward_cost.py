@@ -25,7 +25,9 @@ class _Counted(np.ndarray):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         plain = [np.asarray(a) if isinstance(a, _Counted) else a for a in inputs]
         if "out" in kwargs:
-            kwargs["out"] = tuple(np.asarray(o) if isinstance(o, _Counted) else o for o in kwargs["out"])
+            kwargs["out"] = tuple(
+                np.asarray(o) if isinstance(o, _Counted) else o for o in kwargs["out"]
+            )
         result = getattr(ufunc, method)(*plain, **kwargs)
         tally = _Counted.tally
         if tally is not None:
@@ -59,7 +61,9 @@ def count_passes(fn, *args, full_size: int) -> int:
     wrapped = []
     for a in args:
         if dataclasses.is_dataclass(a) and not isinstance(a, type):
-            a = dataclasses.replace(a, **{f.name: _wrap(getattr(a, f.name)) for f in dataclasses.fields(a)})
+            a = dataclasses.replace(
+                a, **{f.name: _wrap(getattr(a, f.name)) for f in dataclasses.fields(a)}
+            )
         wrapped.append(_wrap(a))
     original = checks.as_float_array
 

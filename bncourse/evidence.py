@@ -34,9 +34,9 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from decimal import Decimal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 
@@ -507,9 +507,7 @@ def rounded(value, fmt: str):
     the value lies within rounding noise of a rounding boundary).
     """
     if not isinstance(fmt, str) or not fmt or fmt[-1] not in "dfFeEgG%":
-        raise ValueError(
-            f"fmt must be a format spec ending in one of d f F e E g G %, got {fmt!r}"
-        )
+        raise ValueError(f"fmt must be a format spec ending in one of d f F e E g G %, got {fmt!r}")
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"value must be a number, got {value!r}")
     if fmt[-1] == "d":

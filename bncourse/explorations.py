@@ -125,8 +125,19 @@ def _rows(**params) -> list[dict]:
     ]
 
 
-def _grid(n_rows, n_cols, row_height, gap, title_lines=1, width=10.0, bottom=0.6, left=0.75,
-          right=0.2, col_gap=0.9, **kwargs):
+def _grid(
+    n_rows,
+    n_cols,
+    row_height,
+    gap,
+    title_lines=1,
+    width=10.0,
+    bottom=0.6,
+    left=0.75,
+    right=0.2,
+    col_gap=0.9,
+    **kwargs,
+):
     """``plt.subplots`` with fixed margins in inches (cheaper than ``tight_layout``).
 
     The top margin holds a figure title of ``title_lines`` lines above two-line axes titles.
@@ -137,8 +148,14 @@ def _grid(n_rows, n_cols, row_height, gap, title_lines=1, width=10.0, bottom=0.6
     height = top + bottom + n_rows * row_height + (n_rows - 1) * gap
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, height), squeeze=False, **kwargs)
     axis_width = (width - left - right - (n_cols - 1) * col_gap) / n_cols
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                        top=1 - top / height, hspace=gap / row_height, wspace=col_gap / axis_width)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        hspace=gap / row_height,
+        wspace=col_gap / axis_width,
+    )
     return fig, axes
 
 
@@ -332,8 +349,9 @@ def plot_gamma_beta_epsilon(
     """
     from matplotlib.collections import LineCollection
 
-    rows = _rows(gamma=gamma, beta=beta, epsilon=epsilon, feature_std=feature_std,
-                 feature_mean=feature_mean)
+    rows = _rows(
+        gamma=gamma, beta=beta, epsilon=epsilon, feature_std=feature_std, feature_mean=feature_mean
+    )
     examples = [gamma_beta_epsilon_example(batch_size=batch_size, seed=seed, **row) for row in rows]
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {title!r}")
@@ -343,19 +361,32 @@ def plot_gamma_beta_epsilon(
         if n == 1:
             ex = examples[0]
             if ex.x_hat_std < 0.9:
-                title = (rf"$\sigma^2_\mathcal{{B}}$ = {ex.variance:.1e} is not large against "
-                         rf"$\epsilon = {_fmt_exp(ex.epsilon)}$: $\hat{{x}}$ is damped to std "
-                         f"{ex.x_hat_std:.2f}, and $y$ inherits it")
+                title = (
+                    rf"$\sigma^2_\mathcal{{B}}$ = {ex.variance:.1e} is not large against "
+                    rf"$\epsilon = {_fmt_exp(ex.epsilon)}$: $\hat{{x}}$ is damped to std "
+                    f"{ex.x_hat_std:.2f}, and $y$ inherits it"
+                )
             else:
-                title = (rf"$\sigma^2_\mathcal{{B}} \gg \epsilon$: $\hat{{x}}$ has unit scale; "
-                         rf"$\gamma$ sets $y$'s std ({ex.y.std():.2f}), $\beta$ its mean "
-                         f"({_num(ex.y.mean(), 2)})")
+                title = (
+                    rf"$\sigma^2_\mathcal{{B}} \gg \epsilon$: $\hat{{x}}$ has unit scale; "
+                    rf"$\gamma$ sets $y$'s std ({ex.y.std():.2f}), $\beta$ its mean "
+                    f"({_num(ex.y.mean(), 2)})"
+                )
         else:
-            title = (r"$\gamma$ and $\beta$ set the output's scale and shift; "
-                     r"$\epsilon$ damps a feature whose variance is not large against it")
+            title = (
+                r"$\gamma$ and $\beta$ set the output's scale and shift; "
+                r"$\epsilon$ damps a feature whose variance is not large against it"
+            )
     title = _wrap(title, 85)
-    fig, axes = _grid(n, 3, row_height=1.75, gap=0.95, title_lines=title.count("\n") + 1, col_gap=0.8,
-                      gridspec_kw={"width_ratios": [1.0, 1.5, 1.1]})
+    fig, axes = _grid(
+        n,
+        3,
+        row_height=1.75,
+        gap=0.95,
+        title_lines=title.count("\n") + 1,
+        col_gap=0.8,
+        gridspec_kw={"width_ratios": [1.0, 1.5, 1.1]},
+    )
     jitter = _jitter(examples[0].x.size, _seed(seed))
     # One x-range for every row's middle panel, so rows can be compared.
     reach = max(np.abs(np.concatenate([e.x_hat, e.y])).max() for e in examples)
@@ -370,44 +401,68 @@ def plot_gamma_beta_epsilon(
         ax_x.set_yticks([])
         span = 4.0 * sigma
         ax_x.set_xlim(ex.mean - span, ex.mean + span)
-        ax_x.set_title(rf"input $x$: $\mu_\mathcal{{B}}$ = {ex.mean:.4g}," "\n"
-                       rf"$\sigma_\mathcal{{B}}$ = {sigma:.2g}", fontsize=10)
+        ax_x.set_title(
+            rf"input $x$: $\mu_\mathcal{{B}}$ = {ex.mean:.4g},"
+            "\n"
+            rf"$\sigma_\mathcal{{B}}$ = {sigma:.2g}",
+            fontsize=10,
+        )
         ax_x.ticklabel_format(axis="x", useOffset=False)
         if row == n - 1:
             ax_x.set_xlabel("feature value (its own units)")
         # Panel 2: x_hat (top strip) and y (bottom strip) on one axis.
-        segments = np.stack([np.column_stack([ex.x_hat, 1.0 + jitter]),
-                             np.column_stack([ex.y, 0.0 + jitter])], axis=1)
+        segments = np.stack(
+            [np.column_stack([ex.x_hat, 1.0 + jitter]), np.column_stack([ex.y, 0.0 + jitter])],
+            axis=1,
+        )
         ax_n.add_collection(LineCollection(segments, colors="#bbbbbb", linewidths=0.6, zorder=1))
         ax_n.scatter(ex.x_hat, 1.0 + jitter, s=14, color=_MAIN, zorder=2, linewidths=0)
         ax_n.scatter(ex.y, 0.0 + jitter, s=14, color=_THIRD, zorder=2, linewidths=0)
         for edge in (-1.0, 1.0):
             ax_n.plot([edge, edge], [0.75, 1.25], color=_TRUTH, lw=0.8, ls=":")
-        ax_n.plot([ex.beta - abs(ex.gamma) * ex.x_hat_std, ex.beta + abs(ex.gamma) * ex.x_hat_std],
-                  [-0.3, -0.3], color=_THIRD, lw=2.0)
+        ax_n.plot(
+            [ex.beta - abs(ex.gamma) * ex.x_hat_std, ex.beta + abs(ex.gamma) * ex.x_hat_std],
+            [-0.3, -0.3],
+            color=_THIRD,
+            lw=2.0,
+        )
         ax_n.plot([ex.beta], [-0.3], "|", color=_THIRD, ms=10)
         ax_n.set_xlim(-limit, limit)
         ax_n.set_ylim(-0.55, 1.4)
         ax_n.set_yticks([1.0, 0.0], [r"$\hat{x}$", r"$y$"])
-        ax_n.set_title(rf"$\hat{{x}}$ has std {ex.x_hat_std:.3f}; $y = \gamma\hat{{x}} + \beta$ with" "\n"
-                       rf"$\gamma$ = {ex.gamma:.2g}, $\beta$ = {ex.beta:.2g}: "
-                       f"mean {_num(ex.y.mean(), 2)}, std {ex.y.std():.3f}", fontsize=10)
+        ax_n.set_title(
+            rf"$\hat{{x}}$ has std {ex.x_hat_std:.3f}; $y = \gamma\hat{{x}} + \beta$ with"
+            "\n"
+            rf"$\gamma$ = {ex.gamma:.2g}, $\beta$ = {ex.beta:.2g}: "
+            f"mean {_num(ex.y.mean(), 2)}, std {ex.y.std():.3f}",
+            fontsize=10,
+        )
         if row == n - 1:
             ax_n.set_xlabel(r"normalized units (dotted: $\pm 1$; bar: $\beta \pm |\gamma|\,$std)")
         # Panel 3: where this feature sits on the damping curve.
         for eps_value, colour, style, label in [
-            (KERAS_EPSILON, _SECOND, "--", rf"Keras $\epsilon = 10^{{-3}}$"),
-            (TORCH_EPSILON, _THIRD, ":", rf"PyTorch $\epsilon = 10^{{-5}}$"),
+            (KERAS_EPSILON, _SECOND, "--", r"Keras $\epsilon = 10^{-3}$"),
+            (TORCH_EPSILON, _THIRD, ":", r"PyTorch $\epsilon = 10^{-5}$"),
         ]:
-            ax_e.semilogx(stds, epsilon_damping(stds, eps_value), color=colour, ls=style, lw=1.2,
-                          label=label)
-        ax_e.semilogx(stds, epsilon_damping(stds, ex.epsilon), color=_MAIN, lw=2.0,
-                      label=rf"this $\epsilon = {_fmt_exp(ex.epsilon)}$")
+            ax_e.semilogx(
+                stds, epsilon_damping(stds, eps_value), color=colour, ls=style, lw=1.2, label=label
+            )
+        ax_e.semilogx(
+            stds,
+            epsilon_damping(stds, ex.epsilon),
+            color=_MAIN,
+            lw=2.0,
+            label=rf"this $\epsilon = {_fmt_exp(ex.epsilon)}$",
+        )
         ax_e.plot([sigma], [ex.x_hat_std], "o", color=_TRUTH, ms=6, zorder=3)
         ax_e.set_ylim(0, 1.08)
         ax_e.set_ylabel(r"std of $\hat{x}$")
-        ax_e.set_title(rf"$\epsilon = {_fmt_exp(ex.epsilon)}$: this feature (dot)" "\n"
-                       f"keeps {ex.x_hat_std:.0%} of unit scale", fontsize=10)
+        ax_e.set_title(
+            rf"$\epsilon = {_fmt_exp(ex.epsilon)}$: this feature (dot)"
+            "\n"
+            f"keeps {ex.x_hat_std:.0%} of unit scale",
+            fontsize=10,
+        )
         if row == 0:
             ax_e.legend(fontsize=8, loc="lower right")
         if row == n - 1:
@@ -628,8 +683,9 @@ def moving_average_trace(
     )
 
 
-def plot_moving_average(momentum=0.99, batch_size=32, jump=1.0, drift=1.0, n_steps=600, seed=0,
-                        title=None):
+def plot_moving_average(
+    momentum=0.99, batch_size=32, jump=1.0, drift=1.0, n_steps=600, seed=0, title=None
+):
     """Draw a moving average following noisy batch statistics of a drifting feature.
 
     Each row is one run of :func:`moving_average_trace`: on the left the batch means (dots), the
@@ -653,48 +709,85 @@ def plot_moving_average(momentum=0.99, batch_size=32, jump=1.0, drift=1.0, n_ste
     matplotlib.figure.Figure
     """
     rows = _rows(momentum=momentum, batch_size=batch_size)
-    traces = [moving_average_trace(jump=jump, drift=drift, n_steps=n_steps, seed=seed, **row)
-              for row in rows]
+    traces = [
+        moving_average_trace(jump=jump, drift=drift, n_steps=n_steps, seed=seed, **row)
+        for row in rows
+    ]
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {title!r}")
     n = len(traces)
     if title is None:
         if n == 1:
             th = traces[0].theory
-            title = (rf"$\rho$ = {th.momentum:g} cuts the batch noise by "
-                     f"{th.batch_mean_noise / th.mean_noise:.1f}x but remembers about "
-                     f"{1 / (1 - th.momentum):.0f} steps: noise against lag")
+            title = (
+                rf"$\rho$ = {th.momentum:g} cuts the batch noise by "
+                f"{th.batch_mean_noise / th.mean_noise:.1f}x but remembers about "
+                f"{1 / (1 - th.momentum):.0f} steps: noise against lag"
+            )
         else:
-            title = ("A momentum closer to 1 averages away more of the batch noise, "
-                     "and follows a changing feature more slowly")
+            title = (
+                "A momentum closer to 1 averages away more of the batch noise, "
+                "and follows a changing feature more slowly"
+            )
     title = _wrap(title, 85)
-    fig, axes = _grid(n, 2, row_height=1.9, gap=0.7, title_lines=title.count("\n") + 1, sharex=True,
-                      gridspec_kw={"width_ratios": [1.6, 1.0]})
+    fig, axes = _grid(
+        n,
+        2,
+        row_height=1.9,
+        gap=0.7,
+        title_lines=title.count("\n") + 1,
+        sharex=True,
+        gridspec_kw={"width_ratios": [1.6, 1.0]},
+    )
     mean_lo = min(min(tr.batch_mean.min(), tr.true_mean.min()) for tr in traces)
     mean_hi = max(max(tr.batch_mean.max(), tr.true_mean.max()) for tr in traces)
     var_hi = max(2.0, max(float(np.quantile(tr.batch_variance, 0.995)) for tr in traces))
     for row, (tr, (ax_m, ax_v)) in enumerate(zip(traces, axes)):
         th = tr.theory
-        ax_m.plot(tr.step, tr.batch_mean[:, 0], ".", ms=2.5, color=_TRUTH, alpha=_NOISE_ALPHA,
-                  label=f"batch means (std {th.batch_mean_noise:.2f})")
+        ax_m.plot(
+            tr.step,
+            tr.batch_mean[:, 0],
+            ".",
+            ms=2.5,
+            color=_TRUTH,
+            alpha=_NOISE_ALPHA,
+            label=f"batch means (std {th.batch_mean_noise:.2f})",
+        )
         ax_m.plot(tr.step, tr.true_mean, color=_TRUTH, lw=1.2, label="true mean")
         ax_m.plot(tr.step, tr.moving_mean[:, 0], color=_MAIN, lw=1.6, label="moving mean")
         ax_m.set_ylim(mean_lo - 0.1, mean_hi + 0.1)
         ax_m.set_ylabel("mean (stds)")
         lag = f"{th.lag:.0f} steps" if th.lag >= 1.5 else f"{th.lag:.1f} step"
-        ax_m.set_title(rf"$\rho$ = {th.momentum:g}, $m$ = {th.batch_size}: "
-                       f"half-life {th.half_life:.3g} steps,\n"
-                       f"trails a drift by {lag}, noise ±{th.mean_noise:.3f}", fontsize=10)
-        ax_v.plot(tr.step, tr.batch_variance[:, 0], ".", ms=2.5, color=_TRUTH, alpha=_NOISE_ALPHA,
-                  label="batch variances (biased)")
+        ax_m.set_title(
+            rf"$\rho$ = {th.momentum:g}, $m$ = {th.batch_size}: "
+            f"half-life {th.half_life:.3g} steps,\n"
+            f"trails a drift by {lag}, noise ±{th.mean_noise:.3f}",
+            fontsize=10,
+        )
+        ax_v.plot(
+            tr.step,
+            tr.batch_variance[:, 0],
+            ".",
+            ms=2.5,
+            color=_TRUTH,
+            alpha=_NOISE_ALPHA,
+            label="batch variances (biased)",
+        )
         ax_v.plot(tr.step, tr.true_variance, color=_TRUTH, lw=1.2, label="true variance")
-        ax_v.axhline(th.variance_level, color=_SECOND, lw=1.2, ls="--",
-                     label=f"(m-1)/m = {th.variance_level:.3f}")
+        ax_v.axhline(
+            th.variance_level,
+            color=_SECOND,
+            lw=1.2,
+            ls="--",
+            label=f"(m-1)/m = {th.variance_level:.3f}",
+        )
         ax_v.plot(tr.step, tr.moving_variance[:, 0], color=_MAIN, lw=1.6, label="moving variance")
         ax_v.set_ylim(0, var_hi)
         ax_v.set_ylabel("variance (std²)")
-        ax_v.set_title(f"moving variance: noise ±{th.variance_noise:.3f}\n"
-                       f"around {th.variance_level:.3f}", fontsize=10)
+        ax_v.set_title(
+            f"moving variance: noise ±{th.variance_noise:.3f}\naround {th.variance_level:.3f}",
+            fontsize=10,
+        )
         for ax in (ax_m, ax_v):
             for when in (tr.jump_step, tr.ramp_step):
                 ax.axvline(when, color=_TRUTH, lw=0.6, ls=":")
@@ -845,23 +938,29 @@ def plot_batch_size(batch_size=8, n_batches=2000, distribution="normal", seed=0,
     matplotlib.figure.Figure
     """
     rows = _rows(batch_size=batch_size)
-    spreads = [batch_statistics_spread(row["batch_size"], n_batches, distribution, seed)
-               for row in rows]
+    spreads = [
+        batch_statistics_spread(row["batch_size"], n_batches, distribution, seed) for row in rows
+    ]
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {title!r}")
     n = len(spreads)
     if title is None:
         if n == 1:
             sp = spreads[0]
-            title = (f"Batches of {sp.batch_size}: the mean is off by ±{sp.theory_mean_std:.2f} σ, "
-                     f"the variance is {1 - sp.theory_variance_mean:.0%} low on average "
-                     f"and off by ±{sp.theory_variance_std:.2f} σ²")
+            title = (
+                f"Batches of {sp.batch_size}: the mean is off by ±{sp.theory_mean_std:.2f} σ, "
+                f"the variance is {1 - sp.theory_variance_mean:.0%} low on average "
+                f"and off by ±{sp.theory_variance_std:.2f} σ²"
+            )
         else:
-            title = ("Smaller batches give noisier statistics: the mean scatters by σ/√m, "
-                     "the biased variance is low by a factor (m-1)/m")
+            title = (
+                "Smaller batches give noisier statistics: the mean scatters by σ/√m, "
+                "the biased variance is low by a factor (m-1)/m"
+            )
     title = _wrap(title, 85)
-    fig, axes = _grid(n, 2, row_height=1.75, gap=0.85, title_lines=title.count("\n") + 1,
-                      col_gap=0.8)
+    fig, axes = _grid(
+        n, 2, row_height=1.75, gap=0.85, title_lines=title.count("\n") + 1, col_gap=0.8
+    )
     mean_edges = np.linspace(-2.5, 2.5, 101)
     var_edges = np.linspace(0.0, 3.5, 141)
     grid_m = np.linspace(-2.5, 2.5, 400)
@@ -870,34 +969,63 @@ def plot_batch_size(batch_size=8, n_batches=2000, distribution="normal", seed=0,
         m = sp.batch_size
         width_m = mean_edges[1] - mean_edges[0]
         counts, _ = np.histogram(sp.batch_mean, mean_edges)
-        ax_m.stairs(counts / (sp.batch_mean.size * width_m), mean_edges, fill=True, color=_MAIN,
-                    alpha=0.45, label=f"{sp.batch_mean.size:,} batch means")
+        ax_m.stairs(
+            counts / (sp.batch_mean.size * width_m),
+            mean_edges,
+            fill=True,
+            color=_MAIN,
+            alpha=0.45,
+            label=f"{sp.batch_mean.size:,} batch means",
+        )
         sd = sp.theory_mean_std
-        ax_m.plot(grid_m, np.exp(-0.5 * (grid_m / sd) ** 2) / (sd * math.sqrt(2 * math.pi)),
-                  color=_TRUTH, lw=1.2, label=r"normal, std $\sigma/\sqrt{m}$")
+        ax_m.plot(
+            grid_m,
+            np.exp(-0.5 * (grid_m / sd) ** 2) / (sd * math.sqrt(2 * math.pi)),
+            color=_TRUTH,
+            lw=1.2,
+            label=r"normal, std $\sigma/\sqrt{m}$",
+        )
         for sign in (-1, 1):
             ax_m.axvline(sign * sd, color=_SECOND, lw=1.0, ls="--")
         ax_m.set_xlim(mean_edges[0], mean_edges[-1])
         ax_m.set_ylabel("density")
-        ax_m.set_title(rf"$m$ = {m}: batch means spread ±{sp.mean_std:.3f}" "\n"
-                       rf"($\sigma/\sqrt{{m}}$ = {sd:.3f}, dashed)", fontsize=10)
+        ax_m.set_title(
+            rf"$m$ = {m}: batch means spread ±{sp.mean_std:.3f}"
+            "\n"
+            rf"($\sigma/\sqrt{{m}}$ = {sd:.3f}, dashed)",
+            fontsize=10,
+        )
         width_v = var_edges[1] - var_edges[0]
         counts, _ = np.histogram(sp.batch_variance, var_edges)
-        ax_v.stairs(counts / (sp.batch_variance.size * width_v), var_edges, fill=True,
-                    color=_THIRD, alpha=0.45, label="biased batch variances")
+        ax_v.stairs(
+            counts / (sp.batch_variance.size * width_v),
+            var_edges,
+            fill=True,
+            color=_THIRD,
+            alpha=0.45,
+            label="biased batch variances",
+        )
         if sp.distribution == "normal":
             pdf = _scaled_chi2_pdf(grid_v, m)
             peak = counts.max() / (sp.batch_variance.size * width_v)
-            ax_v.plot(grid_v, np.minimum(pdf, 3 * peak + 1), color=_TRUTH, lw=1.0,
-                      label=r"$\sigma^2\chi^2_{m-1}/m$")
+            ax_v.plot(
+                grid_v,
+                np.minimum(pdf, 3 * peak + 1),
+                color=_TRUTH,
+                lw=1.0,
+                label=r"$\sigma^2\chi^2_{m-1}/m$",
+            )
         ax_v.axvline(1.0, color=_TRUTH, lw=1.2, ls=":", label=r"true $\sigma^2$")
-        ax_v.axvline(sp.theory_variance_mean, color=_SECOND, lw=1.5, ls="--",
-                     label=r"$(m-1)/m\;\sigma^2$")
+        ax_v.axvline(
+            sp.theory_variance_mean, color=_SECOND, lw=1.5, ls="--", label=r"$(m-1)/m\;\sigma^2$"
+        )
         ax_v.set_xlim(var_edges[0], var_edges[-1])
         ax_v.set_ylabel("density")
-        ax_v.set_title(f"batch variances average {sp.variance_mean:.3f}\n"
-                       f"((m-1)/m = {sp.theory_variance_mean:.3f}), spread ±{sp.variance_std:.3f}",
-                       fontsize=10)
+        ax_v.set_title(
+            f"batch variances average {sp.variance_mean:.3f}\n"
+            f"((m-1)/m = {sp.theory_variance_mean:.3f}), spread ±{sp.variance_std:.3f}",
+            fontsize=10,
+        )
         top = max(counts.max() / (sp.batch_variance.size * width_v), 0.1)
         ax_v.set_ylim(0, 1.15 * top)
         if row == 0:
@@ -967,9 +1095,11 @@ def _explorer(plot, controls, note, new_sample=False):
         widget.observe(redraw, names="value")
     children = list(controls.values())
     if new_sample:
-        button = widgets.Button(description="New random batches",
-                                tooltip="draw the batches again with another seed",
-                                layout=widgets.Layout(width="14em", margin="2px 0 0 10em"))
+        button = widgets.Button(
+            description="New random batches",
+            tooltip="draw the batches again with another seed",
+            layout=widgets.Layout(width="14em", margin="2px 0 0 10em"),
+        )
 
         def resample(_):
             seed_box["seed"] += 1
@@ -1006,16 +1136,32 @@ def explore_gamma_beta_epsilon():
 
     common = dict(continuous_update=False, style=_style(), layout={"width": "31em"})
     controls = {
-        "gamma": widgets.FloatSlider(value=1.0, min=-1.0, max=3.0, step=0.1,
-                                     description="γ (gamma)", **common),
-        "beta": widgets.FloatSlider(value=0.0, min=-3.0, max=3.0, step=0.1,
-                                    description="β (beta)", **common),
-        "epsilon": widgets.FloatLogSlider(value=KERAS_EPSILON, base=10, min=-8, max=0, step=0.25,
-                                          readout_format=".1e", description="ε (epsilon)",
-                                          **common),
-        "feature_std": widgets.FloatLogSlider(value=0.03, base=10, min=-4, max=1, step=0.25,
-                                              readout_format=".1e",
-                                              description="feature std σ_B", **common),
+        "gamma": widgets.FloatSlider(
+            value=1.0, min=-1.0, max=3.0, step=0.1, description="γ (gamma)", **common
+        ),
+        "beta": widgets.FloatSlider(
+            value=0.0, min=-3.0, max=3.0, step=0.1, description="β (beta)", **common
+        ),
+        "epsilon": widgets.FloatLogSlider(
+            value=KERAS_EPSILON,
+            base=10,
+            min=-8,
+            max=0,
+            step=0.25,
+            readout_format=".1e",
+            description="ε (epsilon)",
+            **common,
+        ),
+        "feature_std": widgets.FloatLogSlider(
+            value=0.03,
+            base=10,
+            min=-4,
+            max=1,
+            step=0.25,
+            readout_format=".1e",
+            description="feature std σ_B",
+            **common,
+        ),
     }
     return _explorer(plot_gamma_beta_epsilon, controls, "γ, β and ε on one feature")
 
@@ -1035,20 +1181,25 @@ def explore_moving_average():
     common = dict(continuous_update=False, style=_style(), layout={"width": "31em"})
     controls = {
         "momentum": widgets.SelectionSlider(
-            options=[0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999], value=0.99,
-            description="momentum ρ", **common),
+            options=[0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999],
+            value=0.99,
+            description="momentum ρ",
+            **common,
+        ),
         "batch_size": widgets.SelectionSlider(
-            options=[2, 4, 8, 16, 32, 64, 128, 256], value=32, description="batch size m",
-            **common),
-        "jump": widgets.FloatSlider(value=1.0, min=-3.0, max=3.0, step=0.25,
-                                    description="jump (stds)", **common),
-        "drift": widgets.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.1,
-                                     description="drift /100 steps", **common),
-        "n_steps": widgets.SelectionSlider(options=[300, 600, 1200, 2400, 4800], value=600,
-                                           description="steps", **common),
+            options=[2, 4, 8, 16, 32, 64, 128, 256], value=32, description="batch size m", **common
+        ),
+        "jump": widgets.FloatSlider(
+            value=1.0, min=-3.0, max=3.0, step=0.25, description="jump (stds)", **common
+        ),
+        "drift": widgets.FloatSlider(
+            value=1.0, min=-2.0, max=2.0, step=0.1, description="drift /100 steps", **common
+        ),
+        "n_steps": widgets.SelectionSlider(
+            options=[300, 600, 1200, 2400, 4800], value=600, description="steps", **common
+        ),
     }
-    return _explorer(plot_moving_average, controls, "momentum of a moving average",
-                     new_sample=True)
+    return _explorer(plot_moving_average, controls, "momentum of a moving average", new_sample=True)
 
 
 def explore_batch_size():
@@ -1066,13 +1217,23 @@ def explore_batch_size():
     common = dict(style=_style(), layout={"width": "31em"})
     controls = {
         "batch_size": widgets.SelectionSlider(
-            options=[2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024], value=8,
-            description="batch size m", continuous_update=False, **common),
+            options=[2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024],
+            value=8,
+            description="batch size m",
+            continuous_update=False,
+            **common,
+        ),
         "n_batches": widgets.SelectionSlider(
-            options=[500, 1000, 2000, 5000, 10000], value=2000, description="batches drawn",
-            continuous_update=False, **common),
-        "distribution": widgets.ToggleButtons(options=list(_DISTRIBUTIONS), value="normal",
-                                              description="feature", **common),
+            options=[500, 1000, 2000, 5000, 10000],
+            value=2000,
+            description="batches drawn",
+            continuous_update=False,
+            **common,
+        ),
+        "distribution": widgets.ToggleButtons(
+            options=list(_DISTRIBUTIONS), value="normal", description="feature", **common
+        ),
     }
-    return _explorer(plot_batch_size, controls, "batch size against the noise of the statistics",
-                     new_sample=True)
+    return _explorer(
+        plot_batch_size, controls, "batch size against the noise of the statistics", new_sample=True
+    )

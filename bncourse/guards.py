@@ -209,7 +209,13 @@ def _narrow_in(value, depth: int = 2) -> str | None:
     found = _narrow_float(value) if not isinstance(value, (list, tuple)) else None
     if found or depth == 0:
         return found
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    items = (
+        value.values()
+        if isinstance(value, dict)
+        else value
+        if isinstance(value, (list, tuple))
+        else ()
+    )
     for item in items:
         found = _narrow_in(item, depth - 1)
         if found:
@@ -450,8 +456,11 @@ def bnlib_functions(allow=()) -> list:
     _import_library()
     allowed = set(allow)
     return [
-        (fn, f"calls bnlib's `{fn.__qualname__}`, but this exercise asks you to write it yourself "
-             "with numpy: no bnlib inside it")
+        (
+            fn,
+            f"calls bnlib's `{fn.__qualname__}`, but this exercise asks you to write it yourself "
+            "with numpy: no bnlib inside it",
+        )
         for fn in _package_functions("bnlib")
         if fn.__name__ not in allowed and fn.__qualname__ not in allowed
     ]
@@ -557,7 +566,9 @@ def call(
     call_kwargs = dict(zip(kwargs.keys(), copies[len(args) :]))
 
     seal_state = _SEAL  # taken before the learner's code runs, which could rebind _SEAL
-    default_limit, output_limit = seal_state.limits if seal_state else (call_timeout(), max_output())
+    default_limit, output_limit = (
+        seal_state.limits if seal_state else (call_timeout(), max_output())
+    )
     limit = default_limit if timeout is None else timeout
     if _timed_out_key(fn) in _TIMED_OUT:
         raise ExerciseFailure(
@@ -571,10 +582,15 @@ def call(
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             try:
-                with _forbidden(forbid), time_limit(limit, f"{label} ran for more than {limit:g} s"):
+                with (
+                    _forbidden(forbid),
+                    time_limit(limit, f"{label} ran for more than {limit:g} s"),
+                ):
                     result = fn(*call_args, **call_kwargs)
             finally:
-                if seal_state is not None:  # what the learner's code changed does not reach the checks
+                if (
+                    seal_state is not None
+                ):  # what the learner's code changed does not reach the checks
                     seal_state.restore()
     except KeyboardInterrupt:
         raise
@@ -629,7 +645,9 @@ def _index(idx) -> str:
     return "[" + ", ".join(str(int(i)) for i in idx) + "]"
 
 
-def check_shape(got, shape, *, case: str | None = None, name: str = "the result", hint: str | None = None):
+def check_shape(
+    got, shape, *, case: str | None = None, name: str = "the result", hint: str | None = None
+):
     """Fail unless ``got`` is an array of finite real numbers of shape ``shape``; return it as float64."""
     return check_array(got, np.zeros(shape), case=case, name=name, hint=hint, _values=False)
 
@@ -731,7 +749,9 @@ def check_number(
     if isinstance(got, np.ndarray) and got.ndim == 0:
         got = got.item()
     if isinstance(got, (bool, np.bool_)) or not isinstance(got, numbers.Real):
-        raise ExerciseFailure(f"{_case(case)}{name} should be a number, got {describe(got)}" + _hint(hint))
+        raise ExerciseFailure(
+            f"{_case(case)}{name} should be a number, got {describe(got)}" + _hint(hint)
+        )
     got = float(got)
     if factor is not None:
         ok = got != 0 and expected != 0 and (got > 0) == (expected > 0)
@@ -761,7 +781,9 @@ _CHECK_CELL_PREFIXES = ("grader.check(", "grader.check_all(")
 
 
 def _is_grading_cell(source: str) -> bool:
-    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")
+    ]
     if lines and all(ln.startswith(_CHECK_CELL_PREFIXES) and ln.endswith(")") for ln in lines):
         return True
     # the cell otter's grader appends to run every remaining test and save the results
@@ -803,7 +825,9 @@ def install_submission_guard(
                 original(text[:room])
             if not state["noted"]:
                 state["noted"] = True
-                original(f"\n[grader: output of this cell truncated after {max_cell_output:,} characters]\n")
+                original(
+                    f"\n[grader: output of this cell truncated after {max_cell_output:,} characters]\n"
+                )
             return len(text)
 
         return write
@@ -824,7 +848,9 @@ def install_submission_guard(
         data, metadata = original_format(obj, *args, **kwargs)
         for key, value in list(data.items()):
             if isinstance(value, str) and len(value) > max_cell_output:
-                data[key] = value[:max_cell_output] + f"\n[grader: truncated {len(value):,} characters]"
+                data[key] = (
+                    value[:max_cell_output] + f"\n[grader: truncated {len(value):,} characters]"
+                )
         return data, metadata
 
     formatter.format = format_capped
@@ -871,9 +897,32 @@ def install_submission_guard(
 #: Packages and modules whose public state the seal restores. For these, every name bound to a
 #: module, class, callable or immutable value (a number, a string, None, a tuple) is restored.
 _SEALED_PURE = (
-    "numpy", "bnlib", "bncourse", "builtins", "math", "cmath", "numbers", "operator", "copy",
-    "copyreg", "functools", "itertools", "contextlib", "io", "signal", "time", "os", "posixpath",
-    "re", "json", "pickle", "types", "pathlib", "dataclasses", "textwrap", "traceback",
+    "numpy",
+    "bnlib",
+    "bncourse",
+    "builtins",
+    "math",
+    "cmath",
+    "numbers",
+    "operator",
+    "copy",
+    "copyreg",
+    "functools",
+    "itertools",
+    "contextlib",
+    "io",
+    "signal",
+    "time",
+    "os",
+    "posixpath",
+    "re",
+    "json",
+    "pickle",
+    "types",
+    "pathlib",
+    "dataclasses",
+    "textwrap",
+    "traceback",
 )
 #: For these (libraries that keep run-time state in module globals), only names bound to modules,
 #: classes and callables are restored.
@@ -945,7 +994,9 @@ class _Seal:
                     for attr, member in list(vars(value).items()):
                         if attr in ("__dict__", "__weakref__", "__doc__"):
                             continue
-                        if callable(member) or isinstance(member, (staticmethod, classmethod, property)):
+                        if callable(member) or isinstance(
+                            member, (staticmethod, classmethod, property)
+                        ):
                             self.attrs.append((value, attr, member))
                             add_function(member)
 
@@ -959,8 +1010,11 @@ class _Seal:
         if cwd != self.cwd:
             undo.append(("cwd", cwd))
             os.chdir(self.cwd)
-        for key, saved in (("path", self.path), ("meta_path", self.meta_path),
-                           ("path_hooks", self.path_hooks)):
+        for key, saved in (
+            ("path", self.path),
+            ("meta_path", self.meta_path),
+            ("path_hooks", self.path_hooks),
+        ):
             current = getattr(sys, key)
             if not isinstance(current, list) or current != saved:
                 undo.append(("sys", key, list(current) if isinstance(current, list) else current))
@@ -989,7 +1043,11 @@ class _Seal:
                     continue
                 undo.append(("attr", namespace, key, current))
         for fn, code, defaults, kwdefaults in self.functions:
-            if fn.__code__ is not code or fn.__defaults__ is not defaults or fn.__kwdefaults__ is not kwdefaults:
+            if (
+                fn.__code__ is not code
+                or fn.__defaults__ is not defaults
+                or fn.__kwdefaults__ is not kwdefaults
+            ):
                 undo.append(("function", fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__))
                 fn.__code__, fn.__defaults__, fn.__kwdefaults__ = code, defaults, kwdefaults
         return undo if keep else []

@@ -52,7 +52,9 @@ def bn_mlp_stack(n, units=128, n_in=784, n_out=10, init_std=0.01):
         raise ValueError(f"init_std must be a positive number, got {init_std!r}")
     inputs = keras.Input(shape=(n, n_in))
     first = keras.layers.EinsumDense(
-        "bsi,sio->bso", output_shape=(n, units), bias_axes=None,
+        "bsi,sio->bso",
+        output_shape=(n, units),
+        bias_axes=None,
         kernel_initializer=keras.initializers.RandomNormal(stddev=float(init_std)),
     )
     h = keras.layers.ReLU()(st.normalize(first(inputs), "batch", n, units))
@@ -109,12 +111,19 @@ def sgd_with_norms(model, kernel, data, labels, idx, learning_rate):
             with tf.GradientTape() as tape:
                 logits = model(xb, training=True)
                 losses = tf.reduce_mean(
-                    keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True), axis=0)
+                    keras.losses.sparse_categorical_crossentropy(yb, logits, from_logits=True),
+                    axis=0,
+                )
                 total = tf.reduce_sum(losses)
             grads = tape.gradient(total, variables)
             w, g = tf.identity(kernel.value), grads[k_index]  # (n, D, units)
             cos = tf.reduce_sum(w * g, axis=1) / (tf.norm(w, axis=1) * tf.norm(g, axis=1) + 1e-30)
-            rec = [losses, tf.norm(w, axis=(1, 2)), tf.norm(g, axis=(1, 2)), tf.reduce_max(tf.abs(cos), axis=1)]
+            rec = [
+                losses,
+                tf.norm(w, axis=(1, 2)),
+                tf.norm(g, axis=(1, 2)),
+                tf.reduce_max(tf.abs(cos), axis=1),
+            ]
             out = [o.write(t, r) for o, r in zip(out, rec)]
             for v, gv in zip(variables, grads):
                 v.assign_sub(lr * gv)

@@ -91,15 +91,21 @@ def best_intercept_loss(X, y, w1, w2):
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (n, 2), got {X.shape}")
     if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},) (one target per row of X), got {y.shape}")
+        raise ValueError(
+            f"y must have shape ({X.shape[0]},) (one target per row of X), got {y.shape}"
+        )
     w1, w2 = np.asarray(w1, dtype=np.float64), np.asarray(w2, dtype=np.float64)
     if w1.shape != w2.shape:
         raise ValueError(f"w1 and w2 must have the same shape, got {w1.shape} and {w2.shape}")
     V = X - X.mean(axis=0)
     r = y - y.mean()
     C, c = V.T @ V / len(V), V.T @ r / len(V)
-    return (0.5 * (C[0, 0] * w1**2 + 2 * C[0, 1] * w1 * w2 + C[1, 1] * w2**2)
-            - c[0] * w1 - c[1] * w2 + 0.5 * np.mean(r * r))
+    return (
+        0.5 * (C[0, 0] * w1**2 + 2 * C[0, 1] * w1 * w2 + C[1, 1] * w2**2)
+        - c[0] * w1
+        - c[1] * w2
+        + 0.5 * np.mean(r * r)
+    )
 
 
 def plot_window(points, square: bool):

@@ -51,7 +51,9 @@ def show_digits(images, labels=None, ncols=10, title=None, size=1.1):
         raise ValueError(f"labels must have one entry per image ({n}), got {len(labels)}")
     ncols = max(1, min(int(ncols), n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0))
+    )
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         ax.axis("off")
         if i < n:

@@ -3,8 +3,9 @@
 A small training set trained to near-fit leaves a gap between training and test accuracy; this
 module measures it for ``n`` stacked networks (:mod:`bncourse.stacked`) with or without BN, at any
 batch size, optionally with dropout after every hidden block or an L2 penalty on every kernel
-(:func:`l2_adam`), so the chapter can compare BN with explicit regularizers over seeds. Every network is scored in inference mode after precise BN
-(:func:`bncourse.stacked.precise_bn` on the training rows), so the moving averages' lag plays no part.
+(:func:`l2_adam`), so the chapter can compare BN with explicit regularizers over seeds. Every
+network is scored in inference mode after precise BN (:func:`bncourse.stacked.precise_bn` on the
+training rows), so the moving averages' lag plays no part.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def kernels(model):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    return [layer.kernel for layer in model.layers
-            if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
+    return [
+        layer.kernel
+        for layer in model.layers
+        if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))
+    ]
 
 
 class _L2Adam(keras.optimizers.Adam):
@@ -77,15 +81,21 @@ class _L2Adam(keras.optimizers.Adam):
 
     def __init__(self, variables, l2, learning_rate):
         super().__init__(learning_rate)
-        self._factors = {id(v): np.reshape(2.0 * l2, (-1,) + (1,) * (len(v.shape) - 1))
-                         .astype(np.float32) if l2.ndim else np.float32(2.0 * l2)
-                         for v in variables}
+        self._factors = {
+            id(v): np.reshape(2.0 * l2, (-1,) + (1,) * (len(v.shape) - 1)).astype(np.float32)
+            if l2.ndim
+            else np.float32(2.0 * l2)
+            for v in variables
+        }
 
     def apply(self, grads, trainable_variables=None):
-        variables = (self._trainable_variables if trainable_variables is None
-                     else list(trainable_variables))
-        grads = [g + self._factors[id(v)] * v.value if id(v) in self._factors and g is not None
-                 else g for g, v in zip(grads, variables)]
+        variables = (
+            self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        )
+        grads = [
+            g + self._factors[id(v)] * v.value if id(v) in self._factors and g is not None else g
+            for g, v in zip(grads, variables)
+        ]
         return super().apply(grads, trainable_variables)
 
 
@@ -131,8 +141,22 @@ def l2_adam(variables, l2, learning_rate=1e-3):
     return _L2Adam(variables, factors, learning_rate)
 
 
-def gap_run(x_train, y_train, x_test, y_test, *, n, widths, placement, batch, epochs, seed,
-            dropout=0.0, l2=0.0, learning_rate=1e-3):
+def gap_run(
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    *,
+    n,
+    widths,
+    placement,
+    batch,
+    epochs,
+    seed,
+    dropout=0.0,
+    l2=0.0,
+    learning_rate=1e-3,
+):
     """Train ``n`` stacked networks with Adam for ``epochs`` passes over the training set; score them.
 
     Network ``s`` gets its own initial weights and its own shuffles of the training rows (from
@@ -174,5 +198,7 @@ def gap_run(x_train, y_train, x_test, y_test, *, n, widths, placement, batch, ep
     _, test = st.evaluate(model, n, x_train, x_test, y_test, n_precise=len(x_train), moving=False)
     train = st.stacked_accuracy(model, n, x_train, y_train)
     hidden = kernels(model)[:-1]
-    norm = np.sqrt(sum(np.sum(np.square(k.numpy().astype(np.float64)), axis=(1, 2)) for k in hidden))
+    norm = np.sqrt(
+        sum(np.sum(np.square(k.numpy().astype(np.float64)), axis=(1, 2)) for k in hidden)
+    )
     return {"train": train, "test": test, "gap": train - test, "hidden_norm": norm}

@@ -115,11 +115,17 @@ def stacked_order(labels, batch, regime, seeds, passes=1, stream=0):
     orders = []
     for seed in seeds:
         rng = np.random.default_rng([int(seed), int(stream)])
-        orders.append(np.concatenate([batch_order(labels, batch, regime, rng) for _ in range(passes)]))
+        orders.append(
+            np.concatenate([batch_order(labels, batch, regime, rng) for _ in range(passes)])
+        )
     if not orders:
         raise ValueError("seeds must not be empty")
     steps = min(len(o) for o in orders) // batch
-    return np.stack([o[: steps * batch] for o in orders], axis=-1).reshape(steps, batch, -1).astype(np.int32)
+    return (
+        np.stack([o[: steps * batch] for o in orders], axis=-1)
+        .reshape(steps, batch, -1)
+        .astype(np.int32)
+    )
 
 
 def stacked_norm_mlp(n, renorm, widths=(64, 64), n_in=784, n_out=10):
@@ -148,7 +154,9 @@ def stacked_norm_mlp(n, renorm, widths=(64, 64), n_in=784, n_out=10):
         h = st.stacked_dense(n, fan_in, units, use_bias=False)(h)
         flat = keras.layers.Reshape((n * units,))(h)
         if renorm:
-            flat = keras.layers.BatchNormalization(renorm=True, renorm_clipping=dict(RENORM_CLIPPING))(flat)
+            flat = keras.layers.BatchNormalization(
+                renorm=True, renorm_clipping=dict(RENORM_CLIPPING)
+            )(flat)
         else:
             flat = keras.layers.BatchNormalization()(flat)
         h = keras.layers.ReLU()(keras.layers.Reshape((n, units))(flat))
@@ -191,8 +199,12 @@ def training_mode_logits(model, x, idx):
 
     @tf.function
     def run(indices):
-        return tf.map_fn(lambda i: model(tf.gather(data, i), training=True), indices,
-                         fn_output_signature=tf.float32, parallel_iterations=1)
+        return tf.map_fn(
+            lambda i: model(tf.gather(data, i), training=True),
+            indices,
+            fn_output_signature=tf.float32,
+            parallel_iterations=1,
+        )
 
     logits = run(tf.constant(idx, tf.int32)).numpy()  # (steps, B, n, classes)
     return logits.reshape(-1, *logits.shape[2:])
@@ -223,10 +235,12 @@ def mode_gap(model, x, y, idx, chunk=500):
     idx = np.asarray(idx)
     n = idx.shape[-1]
     x, y = np.asarray(x, np.float32), np.asarray(y)
-    z_inf = np.concatenate([
-        np.asarray(model(np.repeat(x[i:i + chunk, None], n, axis=1), training=False))
-        for i in range(0, len(x), chunk)
-    ])  # (N, n, classes)
+    z_inf = np.concatenate(
+        [
+            np.asarray(model(np.repeat(x[i : i + chunk, None], n, axis=1), training=False))
+            for i in range(0, len(x), chunk)
+        ]
+    )  # (N, n, classes)
     z_tr = training_mode_logits(model, x, idx)  # (R, n, classes)
     rows = idx.reshape(-1, n)  # (R, n): the row of each training-mode logit
     z_inf = np.take_along_axis(z_inf, rows[..., None], axis=0)  # (R, n, classes), same rows
@@ -239,8 +253,20 @@ def mode_gap(model, x, y, idx, chunk=500):
     }
 
 
-def compare(x, y, x_test, y_test, regime, batch, passes, seeds, init_seed,
-            learning_rate=0.02, momentum=0.9, widths=(64, 64)):
+def compare(
+    x,
+    y,
+    x_test,
+    y_test,
+    regime,
+    batch,
+    passes,
+    seeds,
+    init_seed,
+    learning_rate=0.02,
+    momentum=0.9,
+    widths=(64, 64),
+):
     """Train a BN stack and a renorm stack on one regime and score both (see :func:`mode_gap`).
 
     Parameters
@@ -278,8 +304,15 @@ def compare(x, y, x_test, y_test, regime, batch, passes, seeds, init_seed,
     # alone), which halves the number of training steps to run: network s and n + s read the same
     # batches.
     inputs = keras.Input(shape=(2 * n, d))
-    model = keras.Model(inputs, keras.layers.Concatenate(axis=1)([bn(inputs[:, :n]), rn(inputs[:, n:])]))
-    trainer = st.make_trainer(model, keras.optimizers.SGD(learning_rate, momentum=momentum), 2 * n, x, y)
+    model = keras.Model(
+        inputs, keras.layers.Concatenate(axis=1)([bn(inputs[:, :n]), rn(inputs[:, n:])])
+    )
+    trainer = st.make_trainer(
+        model, keras.optimizers.SGD(learning_rate, momentum=momentum), 2 * n, x, y
+    )
     trainer(np.concatenate([train_idx, train_idx], axis=2))
     scores = mode_gap(model, x_test, y_test, np.concatenate([test_idx, test_idx], axis=2))
-    return {"bn": {k: v[:n] for k, v in scores.items()}, "renorm": {k: v[n:] for k, v in scores.items()}}
+    return {
+        "bn": {k: v[:n] for k, v in scores.items()},
+        "renorm": {k: v[n:] for k, v in scores.items()},
+    }

@@ -38,7 +38,9 @@ def logical_cpus(n=2):
         raise ValueError(f"n must be a positive integer, got {n!r}")
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * n
+        )
     except RuntimeError:
         names = [d.name for d in tf.config.list_logical_devices("CPU")]
         if len(names) != n:
@@ -104,18 +106,27 @@ def training_step(strategy, make_layer, x_slices, dout_slices):
             loss = tf.reduce_sum(y_r * dout_r)
         return (y_r, *tape.gradient(loss, [x_r, layer.gamma, layer.beta]))
 
-    outs = strategy.run(step, args=(per_replica(strategy, x_slices), per_replica(strategy, dout_slices)))
+    outs = strategy.run(
+        step, args=(per_replica(strategy, x_slices), per_replica(strategy, dout_slices))
+    )
     y, dx, dgamma, dbeta = (_local(strategy, o) for o in outs)
     store = {}
     layer.save_own_variables(store)
     own = layer._trainable_variables + layer._non_trainable_variables  # save_own_variables's order
     index = [v is layer.moving_mean for v in own].index(True)
     tf_var = layer.moving_mean.value
-    return dict(y=np.concatenate(y), dx=np.concatenate(dx), dgamma=sum(dgamma), dbeta=sum(dbeta),
-                mean_copies=_local(strategy, tf_var),
-                var_copies=_local(strategy, layer.moving_variance.value),
-                mean_read=np.asarray(layer.moving_mean.numpy()), mean_saved=np.asarray(store[str(index)]),
-                synchronization=tf_var.synchronization.name, aggregation=tf_var.aggregation.name)
+    return dict(
+        y=np.concatenate(y),
+        dx=np.concatenate(dx),
+        dgamma=sum(dgamma),
+        dbeta=sum(dbeta),
+        mean_copies=_local(strategy, tf_var),
+        var_copies=_local(strategy, layer.moving_variance.value),
+        mean_read=np.asarray(layer.moving_mean.numpy()),
+        mean_saved=np.asarray(store[str(index)]),
+        synchronization=tf_var.synchronization.name,
+        aggregation=tf_var.aggregation.name,
+    )
 
 
 def moving_variance(strategy, make_layer, x_slices):
@@ -142,5 +153,7 @@ def moving_variance(strategy, make_layer, x_slices):
         if float(layer.momentum) != 0.0:
             raise ValueError(f"make_layer must give momentum=0, got {layer.momentum}")
         layer.build((None, channels))
-    outs = strategy.run(tf.function(lambda v: layer(v, training=True)), args=(per_replica(strategy, x_slices),))
+    outs = strategy.run(
+        tf.function(lambda v: layer(v, training=True)), args=(per_replica(strategy, x_slices),)
+    )
     return _local(strategy, layer.moving_variance.value)[0], np.concatenate(_local(strategy, outs))

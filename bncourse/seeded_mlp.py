@@ -212,9 +212,9 @@ def make_sgd(model, x_train, y_train, learning_rate):
     """Plain SGD for a stacked model, compiled with XLA.
 
     Returns ``train_chunk(idx)``: ``idx`` of shape ``(steps, B, n)`` (row indices into
-    ``x_train``, see ``bncourse.stacked.batch_indices``); the model takes ``steps`` SGD steps, network ``s`` on
-    the rows ``idx[:, :, s]``; returns each network's mean training loss over those steps, shape
-    ``(n,)``. ``x_train``: ``(N, features)``, uint8 pixels (scaled by 1/255) or floats.
+    ``x_train``, see ``bncourse.stacked.batch_indices``); the model takes ``steps`` SGD steps,
+    network ``s`` on the rows ``idx[:, :, s]``; returns each network's mean training loss over
+    those steps, shape ``(n,)``. ``x_train``: ``(N, features)``, uint8 pixels (scaled by 1/255) or floats.
     (Compile one trainer per model: XLA handles one stacked model at a time much better than
     several in one function.)
     """
@@ -232,7 +232,9 @@ def make_sgd(model, x_train, y_train, learning_rate):
             yb = tf.gather(y_all, idx[k])  # (B, n)
             with tf.GradientTape() as tape:
                 losses = _cross_entropy_per_network(yb, model(xb, training=True))  # (n,)
-                objective = tf.reduce_sum(losses)  # independent networks: d/dw_s of the sum = dL_s/dw_s
+                objective = tf.reduce_sum(
+                    losses
+                )  # independent networks: d/dw_s of the sum = dL_s/dw_s
             grads = tape.gradient(objective, model.trainable_variables)
             for variable, grad in zip(model.trainable_variables, grads):
                 variable.assign_sub(lr * grad)
@@ -272,8 +274,8 @@ def _inference_correct(model, chunk=500):
     def correct(x, y):
         hits = tf.zeros([n])
         for start in tf.range(0, tf.shape(x)[0], chunk):
-            logits = model(_images_on_stack(x[start:start + chunk], n), training=False)
-            labels = tf.cast(y[start:start + chunk], tf.int32)[:, None]
+            logits = model(_images_on_stack(x[start : start + chunk], n), training=False)
+            labels = tf.cast(y[start : start + chunk], tf.int32)[:, None]
             right = tf.argmax(logits, axis=-1, output_type=tf.int32) == labels
             hits += tf.reduce_sum(tf.cast(right, tf.float32), axis=0)
         return hits
@@ -283,8 +285,13 @@ def _inference_correct(model, chunk=500):
     def run(x, y):  # one trace per input dtype
         x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
         if x.dtype not in compiled:
-            compiled[x.dtype] = tf.function(correct, input_signature=[
-                tf.TensorSpec([None, features], x.dtype), tf.TensorSpec([None], y.dtype)])
+            compiled[x.dtype] = tf.function(
+                correct,
+                input_signature=[
+                    tf.TensorSpec([None, features], x.dtype),
+                    tf.TensorSpec([None], y.dtype),
+                ],
+            )
         return compiled[x.dtype](x, y)
 
     _CORRECT[model] = run
@@ -324,7 +331,7 @@ def mean_loss(model, x, y, *, chunk=500):
     n = model.input_shape[1]
     total = np.zeros(n)
     for start in range(0, len(x), chunk):
-        xb, yb = x[start:start + chunk], y[start:start + chunk].astype(np.int32)
+        xb, yb = x[start : start + chunk], y[start : start + chunk].astype(np.int32)
         logits = model(_images_on_stack(xb, n), training=False)
         labels = tf.broadcast_to(tf.constant(yb)[:, None], (len(yb), n))
         per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)  # (b, n)
@@ -383,7 +390,9 @@ def make_landscape(model, x_train, y_train, etas, *, unit_steps=False):
     y_all = _labels(y_train)
     etas = np.asarray(etas, dtype=np.float32)
     if etas.ndim != 1 or etas.size == 0 or not np.all(etas > 0):
-        raise ValueError(f"etas must be a non-empty 1-D sequence of positive step sizes, got {etas}")
+        raise ValueError(
+            f"etas must be a non-empty 1-D sequence of positive step sizes, got {etas}"
+        )
     n = model.input_shape[1]
     eta_t = tf.constant(etas)
 
@@ -399,13 +408,17 @@ def make_landscape(model, x_train, y_train, etas, *, unit_steps=False):
                 tape.watch(p)
                 logits, _ = model.stateless_call(p, state, xb, training=True)
                 losses = _cross_entropy_per_network(yb, logits)
-                total = tf.reduce_sum(losses)  # the networks are independent: d total / d w_s = d L_s / d w_s
+                total = tf.reduce_sum(
+                    losses
+                )  # the networks are independent: d total / d w_s = d L_s / d w_s
             return losses, tape.gradient(total, p)
 
         loss0, grad0 = loss_and_grad(params)
         gnorm = per_network_norm(grad0, n)
         if unit_steps:  # each network's gradient divided by its own norm
-            direction = [tf.reshape(tf.reshape(g, (n, -1)) / gnorm[:, None], tf.shape(g)) for g in grad0]
+            direction = [
+                tf.reshape(tf.reshape(g, (n, -1)) / gnorm[:, None], tf.shape(g)) for g in grad0
+            ]
         else:
             direction = grad0
         losses = tf.TensorArray(tf.float32, size=len(etas))
@@ -504,7 +517,10 @@ def train(
     trainers = {k: make_sgd(models[k], x_train, y_train, learning_rate) for k in names}
     probes = {k: make_probe(models[k], x_probe, x_test, y_test) for k in names}
     landscapes = (
-        {k: make_landscape(models[k], x_train, y_train, etas, unit_steps=unit_steps) for k in (landscape_models or names)}
+        {
+            k: make_landscape(models[k], x_train, y_train, etas, unit_steps=unit_steps)
+            for k in (landscape_models or names)
+        }
         if etas is not None
         else {}
     )
@@ -531,7 +547,8 @@ def train(
             logs[k]["loss"].append(trainers[k](chunk))
     checkpoint(len(batches), None)
     probed = set(landscapes)
-    del trainers, probes, landscapes
+    for compiled in (trainers, probes, landscapes):  # free the compiled functions and their buffers
+        compiled.clear()
     release_memory()
 
     out = {}

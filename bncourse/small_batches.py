@@ -21,8 +21,21 @@ from bncourse._keras import keras
 __all__ = ["sweep"]
 
 
-def sweep(build, n, batch_sizes, examples, lr_per_example, data, labels, x_train, x_test, y_test,
-          norms=st.NORMS, seed_key=(), progress=None):
+def sweep(
+    build,
+    n,
+    batch_sizes,
+    examples,
+    lr_per_example,
+    data,
+    labels,
+    x_train,
+    x_test,
+    y_test,
+    norms=st.NORMS,
+    seed_key=(),
+    progress=None,
+):
     """Test accuracy of ``n`` stacked networks per normalization and batch size.
 
     Parameters
@@ -65,7 +78,9 @@ def sweep(build, n, batch_sizes, examples, lr_per_example, data, labels, x_train
     batch_sizes = [_positive_int(b, "batch_sizes") for b in batch_sizes]
     bad = [b for b in batch_sizes if examples % b]
     if bad:
-        raise ValueError(f"examples ({examples}) must be a multiple of every batch size, not of {bad}")
+        raise ValueError(
+            f"examples ({examples}) must be a multiple of every batch size, not of {bad}"
+        )
     if not (np.isfinite(lr_per_example) and lr_per_example > 0):
         raise ValueError(f"lr_per_example must be a positive number, got {lr_per_example!r}")
     unknown = [norm for norm in norms if norm not in st.NORMS]

@@ -143,8 +143,9 @@ def mlp_003(bn, input_shape=(28, 28), width=1.0, logits=False, published_input=F
     return _assemble(layers, input_shape, published_input, "mlp_003_bn" if bn else "mlp_003")
 
 
-def cnn_004(placement="after", input_shape=(28, 28, 1), width=1.0, logits=False,
-            published_input=False):
+def cnn_004(
+    placement="after", input_shape=(28, 28, 1), width=1.0, logits=False, published_input=False
+):
     """Source 004's MNIST CNN, with BN after the activations (as published), before them, or none.
 
     ``Conv2D(32, 3)`` → ``Conv2D(64, 3)`` → ``MaxPooling2D(2)`` → ``Flatten`` → ``Dense(128)`` →
@@ -178,8 +179,10 @@ def cnn_004(placement="after", input_shape=(28, 28, 1), width=1.0, logits=False,
         raise ValueError(f"placement must be 'after', 'before' or 'none', got {placement!r}")
     input_shape = _check_shape(input_shape, 3)
     if min(input_shape[:2]) < 6:
-        raise ValueError(f"input_shape must be at least 6x6 (two 3x3 convolutions and a 2x2 pool), "
-                         f"got {input_shape!r}")
+        raise ValueError(
+            f"input_shape must be at least 6x6 (two 3x3 convolutions and a 2x2 pool), "
+            f"got {input_shape!r}"
+        )
     width = _check_width(width)
     logits = _check_bool(logits, "logits")
     published_input = _check_bool(published_input, "published_input")
@@ -220,8 +223,9 @@ def pool_2x2(images):
     """
     x = np.asarray(images)
     if x.ndim not in (3, 4) or x.shape[1] % 2 or x.shape[2] % 2:
-        raise ValueError(f"images must be (N, H, W) or (N, H, W, C) with H and W even, got "
-                         f"shape {x.shape}")
+        raise ValueError(
+            f"images must be (N, H, W) or (N, H, W, C) with H and W even, got shape {x.shape}"
+        )
     n, h, w = x.shape[:3]
     pooled = x.astype(np.float32).reshape(n, h // 2, 2, w // 2, 2, *x.shape[3:]).mean(axis=(2, 4))
     return pooled.astype(np.float32)

@@ -352,9 +352,9 @@ def stacked_cnn(n, filters=(8, 16), norm="batch", side=14, n_out=10, groups=4):
     Each network is ``side × side × 1`` → [convolution with ``f`` filters of ``3 × 3`` →
     normalization → ReLU → ``MaxPooling2D(2)``] for each ``f`` in ``filters`` → flatten →
     ``Dense(n_out)``. The first convolution is a ``Conv2D``; the others are depthwise-separable
-    (see :func:`stacked_conv`, which says why). The flat inputs are the ones :func:`make_trainer`, :func:`stacked_accuracy`
-    and :func:`evaluate` use for MLPs; the model reshapes them into images, network ``s``'s image
-    in channel ``s``.
+    (see :func:`stacked_conv`, which says why). The flat inputs are the ones
+    :func:`make_trainer`, :func:`stacked_accuracy` and :func:`evaluate` use for MLPs; the model
+    reshapes them into images, network ``s``'s image in channel ``s``.
 
     Parameters
     ----------
@@ -639,7 +639,9 @@ def _compiled(model, key, build):
     cache = _COMPILED.setdefault(model, {})
     if key not in cache:
         target = build(model)
-        if target is model:  # reach the model through a weak reference: no cycle key -> value -> key
+        if (
+            target is model
+        ):  # reach the model through a weak reference: no cycle key -> value -> key
             ref = weakref.ref(model)
 
             def function(x):

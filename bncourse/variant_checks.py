@@ -66,16 +66,24 @@ def gradient_check(forward, backward, x, params, rng, names=("dgamma", "dbeta"))
 
     params = list(params)
     if len(names) != len(params):
-        raise ValueError(f"names must name every parameter: {len(names)} names, {len(params)} params")
+        raise ValueError(
+            f"names must name every parameter: {len(names)} names, {len(params)} params"
+        )
     y, cache = forward(x, *params)
     dout = rng.standard_normal(np.shape(y))
     grads = backward(dout, cache)
-    errors = {"dx": bnlib.rel_error(grads[0], bnlib.numerical_gradient(lambda v: forward(v, *params)[0], x, dout))}
+    errors = {
+        "dx": bnlib.rel_error(
+            grads[0], bnlib.numerical_gradient(lambda v: forward(v, *params)[0], x, dout)
+        )
+    }
     for i, name in enumerate(names):
+
         def f(t, i=i):
             ps = list(params)
             ps[i] = t
             return forward(x, *ps)[0]
+
         errors[name] = bnlib.rel_error(grads[i + 1], bnlib.numerical_gradient(f, params[i], dout))
     return errors
 
@@ -103,7 +111,9 @@ def keras_training_call(layer, x, dout):
         tape.watch(x_tf)
         y = layer(x_tf, training=True)
         loss = tf.reduce_sum(tf.constant(dout) * y)
-    return [np.asarray(y)] + [np.asarray(g) for g in tape.gradient(loss, [x_tf, layer.gamma, layer.beta])]
+    return [np.asarray(y)] + [
+        np.asarray(g) for g in tape.gradient(loss, [x_tf, layer.gamma, layer.beta])
+    ]
 
 
 def f32_ratio(ours, theirs, scale):
@@ -150,9 +160,16 @@ def compare_with_keras(ours, theirs, dout, x_hat, sum_axes=None):
     if dout.shape != x_hat.shape:
         raise ValueError(f"dout and x_hat must have one shape, got {dout.shape} and {x_hat.shape}")
     sum_axes = tuple(range(dout.ndim - 1)) if sum_axes is None else tuple(sum_axes)
-    scales = [np.max(np.abs(theirs[0])), np.max(np.abs(theirs[1])),
-              np.max(np.sum(np.abs(dout * x_hat), axis=sum_axes)), np.max(np.sum(np.abs(dout), axis=sum_axes))]
-    return {k: f32_ratio(o, t, s) for k, o, t, s in zip(["y", "dx", "dgamma", "dbeta"], ours, theirs, scales)}
+    scales = [
+        np.max(np.abs(theirs[0])),
+        np.max(np.abs(theirs[1])),
+        np.max(np.sum(np.abs(dout * x_hat), axis=sum_axes)),
+        np.max(np.sum(np.abs(dout), axis=sum_axes)),
+    ]
+    return {
+        k: f32_ratio(o, t, s)
+        for k, o, t, s in zip(["y", "dx", "dgamma", "dbeta"], ours, theirs, scales)
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +191,9 @@ def _keras_layer(layer, shape, rng):
 
 def _input_and_dout(rng, shape):
     """A float32 input with mean 1 and standard deviation 2, and a standard-normal upstream gradient."""
-    return rng.normal(1.0, 2.0, shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    return rng.normal(1.0, 2.0, shape).astype(np.float32), rng.standard_normal(shape).astype(
+        np.float32
+    )
 
 
 def layer_norm_parity(rng):
@@ -211,7 +230,9 @@ def instance_norm_parity(rng, shape=MAPS):
     layer, gamma, beta = _keras_layer(keras.layers.GroupNormalization(groups=-1), shape, rng)
     theirs = keras_training_call(layer, x32, dout)
     y, cache = bnlib.instance_norm_forward(x32, gamma, beta)
-    table = compare_with_keras([y, *bnlib.instance_norm_backward(dout, cache)], theirs, dout, cache.x_hat)
+    table = compare_with_keras(
+        [y, *bnlib.instance_norm_backward(dout, cache)], theirs, dout, cache.x_hat
+    )
     return {f"GroupNormalization(groups=-1) = instance norm, input {shape}": table}
 
 
@@ -240,7 +261,9 @@ RENORM_LOC = (0.0, 2.0, -1.0, 9.0, 0.5)
 RENORM_SCALE = (1.0, 3.0, 0.5, 2.0, 1.5)
 
 
-def renorm_parity(rng, *, rmax=3.0, dmax=5.0, renorm_momentum=0.5, momentum=0.8, steps=8, clipped=None):
+def renorm_parity(
+    rng, *, rmax=3.0, dmax=5.0, renorm_momentum=0.5, momentum=0.8, steps=8, clipped=None
+):
     """bnlib's batch renormalization against Keras's ``BatchNormalization(renorm=True)``.
 
     ``steps`` training steps on batches of 16 (five features, located at :data:`RENORM_LOC` and
@@ -265,8 +288,14 @@ def renorm_parity(rng, *, rmax=3.0, dmax=5.0, renorm_momentum=0.5, momentum=0.8,
         renorm=True, renorm_clipping=clipping, renorm_momentum=renorm_momentum, momentum=momentum
     )
     layer, gamma, beta = _keras_layer(layer, (16, loc.size), rng)
-    rm, rs = np.zeros(loc.size, np.float32), np.ones(loc.size, np.float32)  # renorm_mean, renorm_stddev
-    mm, ms = np.zeros(loc.size, np.float32), np.ones(loc.size, np.float32)  # moving_mean, moving_stddev
+    rm, rs = (
+        np.zeros(loc.size, np.float32),
+        np.ones(loc.size, np.float32),
+    )  # renorm_mean, renorm_stddev
+    mm, ms = (
+        np.zeros(loc.size, np.float32),
+        np.ones(loc.size, np.float32),
+    )  # moving_mean, moving_stddev
     tables = []
     for _ in range(steps):
         xb = (loc + scale * rng.standard_normal((16, loc.size))).astype(np.float32)
@@ -275,20 +304,31 @@ def renorm_parity(rng, *, rmax=3.0, dmax=5.0, renorm_momentum=0.5, momentum=0.8,
         y, cache = bnlib.batch_renorm_forward(xb, gamma, beta, rm, rs, rmax=rmax, dmax=dmax)
         if clipped is not None:
             bounds = [rmax, np.float32(1 / rmax)]
-            clipped.append(bool(np.any(np.abs(cache.d) == dmax) or np.any(np.isin(cache.r, bounds))))
+            clipped.append(
+                bool(np.any(np.abs(cache.d) == dmax) or np.any(np.isin(cache.r, bounds)))
+            )
         ours = [y, *bnlib.batch_renorm_backward(dout, cache)]
         # dgamma sums dout * (x_hat * r + d): its terms' size
-        tables.append(compare_with_keras(ours, theirs, dout, np.abs(cache.x_hat * cache.r) + np.abs(cache.d)))
+        tables.append(
+            compare_with_keras(ours, theirs, dout, np.abs(cache.x_hat * cache.r) + np.abs(cache.d))
+        )
         rm, rs = bnlib.batch_renorm_update(rm, rs, cache, renorm_momentum)
         mm, ms = bnlib.batch_renorm_update(mm, ms, cache, momentum)
     pairs = [("renorm_mean", rm), ("renorm_stddev", rs), ("moving_mean", mm), ("moving_stddev", ms)]
-    stats = {name: f32_ratio(ours, getattr(layer, name).numpy(), np.max(np.abs(ours))) for name, ours in pairs}
+    stats = {
+        name: f32_ratio(ours, getattr(layer, name).numpy(), np.max(np.abs(ours)))
+        for name, ours in pairs
+    }
     moving_variance = np.maximum(ms.astype(np.float64) ** 2 - layer.epsilon, 0.0)
-    stats["moving_variance"] = f32_ratio(moving_variance, layer.moving_variance.numpy(), moving_variance.max())
+    stats["moving_variance"] = f32_ratio(
+        moving_variance, layer.moving_variance.numpy(), moving_variance.max()
+    )
     xb = (loc + scale * rng.standard_normal((16, loc.size))).astype(np.float32)
     y_inf = bnlib.batch_norm_inference(xb, mm, moving_variance.astype(np.float32), gamma, beta)
     theirs_inf = layer(xb, training=False).numpy()
-    stats["inference y"] = f32_ratio(y_inf, theirs_inf, np.max(np.abs(theirs_inf)) + np.max(np.abs(xb)))
+    stats["inference y"] = f32_ratio(
+        y_inf, theirs_inf, np.max(np.abs(theirs_inf)) + np.max(np.abs(xb))
+    )
     return {
         f"renorm, {steps} training steps": {k: max(t[k] for t in tables) for k in tables[0]},
         f"renorm, after the {steps} steps": stats,

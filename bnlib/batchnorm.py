@@ -245,12 +245,14 @@ def batch_norm_inference(x, moving_mean, moving_variance, gamma, beta, epsilon=1
         raise ValueError("moving_variance must be non-negative")
     gamma = _per_feature(gamma, "gamma", x, axis)
     beta = _per_feature(beta, "beta", x, axis)
-    dtype = np.result_type(x.dtype, moving_mean.dtype, moving_variance.dtype, gamma.dtype, beta.dtype)
+    dtype = np.result_type(
+        x.dtype, moving_mean.dtype, moving_variance.dtype, gamma.dtype, beta.dtype
+    )
     shape = _broadcast_shape(x.ndim, axis, x.shape[axis])
     scale = (gamma / np.sqrt(moving_variance + epsilon)).astype(dtype).reshape(shape)
-    return (x.astype(dtype, copy=False) - moving_mean.astype(dtype).reshape(shape)) * scale + beta.astype(
-        dtype
-    ).reshape(shape)
+    return (
+        x.astype(dtype, copy=False) - moving_mean.astype(dtype).reshape(shape)
+    ) * scale + beta.astype(dtype).reshape(shape)
 
 
 class BatchNorm:
@@ -304,7 +306,9 @@ class BatchNorm:
         self.epsilon = check_positive(epsilon, "epsilon")
         self.center = check_bool(center, "center")
         self.scale = check_bool(scale, "scale")
-        self.unbiased_moving_variance = check_bool(unbiased_moving_variance, "unbiased_moving_variance")
+        self.unbiased_moving_variance = check_bool(
+            unbiased_moving_variance, "unbiased_moving_variance"
+        )
         self.gamma = None
         self.beta = None
         self.moving_mean = None

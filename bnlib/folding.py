@@ -112,7 +112,11 @@ def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, eps
     # The output dtype follows the arrays actually given (a default of None does not make float32
     # inputs float64).
     given = [kernel, moving_mean, moving_variance]
-    given += [arr for arr, value in ((bias_arr, bias), (gamma_arr, gamma), (beta_arr, beta)) if value is not None]
+    given += [
+        arr
+        for arr, value in ((bias_arr, bias), (gamma_arr, gamma), (beta_arr, beta))
+        if value is not None
+    ]
     dtype = np.result_type(*given)
 
     scale = gamma_arr.astype(np.float64) / np.sqrt(moving_variance.astype(np.float64) + epsilon)

@@ -49,9 +49,7 @@ def numerical_gradient(f, x, dout, h=1e-5):
     def contracted():
         out = np.asarray(f(point.copy()))
         if out.shape != dout.shape:
-            raise ValueError(
-                f"dout must have the shape of f(x), {out.shape}, got {dout.shape}"
-            )
+            raise ValueError(f"dout must have the shape of f(x), {out.shape}, got {dout.shape}")
         return float(np.sum(dout * out, dtype=np.float64))
 
     for i in range(flat_point.size):

@@ -48,7 +48,9 @@ def _check_units(value, name):
 def _generator(seed):
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))):
+    if seed is None or (
+        isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))
+    ):
         if seed is not None and seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
         return np.random.default_rng(seed)
@@ -124,7 +126,11 @@ class Dense:
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
-        std = weight_std if weight_std is not None else self.weight_scale * glorot_std(in_features, units)
+        std = (
+            weight_std
+            if weight_std is not None
+            else self.weight_scale * glorot_std(in_features, units)
+        )
         self.weight_std = float(std)
         rng = _generator(seed)
         self.kernel = (std * rng.standard_normal((self.in_features, self.units))).astype(dtype)
@@ -173,7 +179,9 @@ class Dense:
         dx : ndarray, shape (N, in_features)
         """
         if self._x is None:
-            raise RuntimeError("backward() needs a preceding call: the layer has not been called yet")
+            raise RuntimeError(
+                "backward() needs a preceding call: the layer has not been called yet"
+            )
         dout = as_float_array(dout, "dout")
         check_shape(dout, (self._x.shape[0], self.units), "dout", "the shape of the layer's output")
         self.dkernel = self._x.T @ dout
@@ -228,7 +236,9 @@ class Activation:
         ``x > 0``, else 0; linear: 1.
         """
         if self._x is None:
-            raise RuntimeError("derivative() needs a preceding call: the layer has not been called yet")
+            raise RuntimeError(
+                "derivative() needs a preceding call: the layer has not been called yet"
+            )
         y = self._y
         if self.name == "sigmoid":
             return y * (1.0 - y)
@@ -354,13 +364,17 @@ def softmax_cross_entropy(logits, labels):
     if labels.dtype == object or not (
         np.issubdtype(labels.dtype, np.integer) and not np.issubdtype(labels.dtype, np.bool_)
     ):
-        raise TypeError(f"labels must be an array of integers (class indices), got dtype {labels.dtype}")
+        raise TypeError(
+            f"labels must be an array of integers (class indices), got dtype {labels.dtype}"
+        )
     if labels.shape != (n,):
         raise ValueError(
             f"labels must have shape ({n},) (one class index per row of logits), got {labels.shape}"
         )
     if np.any(labels < 0) or np.any(labels >= c):
-        raise ValueError(f"labels must lie in [0, {c}) (one of the {c} classes), got values outside it")
+        raise ValueError(
+            f"labels must lie in [0, {c}) (one of the {c} classes), got values outside it"
+        )
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     total = exp.sum(axis=1, keepdims=True)

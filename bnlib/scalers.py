@@ -44,7 +44,7 @@ class _Scaler:
         """Record the statistics of ``x`` (training data, samples on axis 0). Returns self."""
         x = as_float_array(x, "x", min_ndim=1)
         if x.shape[0] < 1:
-            raise ValueError("x must contain at least one sample (axis 0), got shape " f"{x.shape}")
+            raise ValueError(f"x must contain at least one sample (axis 0), got shape {x.shape}")
         offset, divisor = self._statistics(x.astype(np.float64, copy=False))
         divisor = np.where(divisor > 0, divisor, 1.0)
         self.offset_, self.divisor_ = offset, divisor
@@ -98,7 +98,9 @@ class MinMaxScaler(_Scaler):
         try:
             low, high = (float(v) for v in feature_range)
         except (TypeError, ValueError):
-            raise TypeError(f"feature_range must be a pair of numbers (a, b), got {feature_range!r}") from None
+            raise TypeError(
+                f"feature_range must be a pair of numbers (a, b), got {feature_range!r}"
+            ) from None
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
             raise ValueError(f"feature_range must be finite with a < b, got {feature_range!r}")
         self.feature_range = (low, high)

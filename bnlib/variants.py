@@ -88,7 +88,9 @@ def _params(gamma, beta, shape, why):
 
 def _check_not_empty(x):
     if x.size == 0:
-        raise ValueError(f"x must not be empty (there is nothing to normalize), got shape {x.shape}")
+        raise ValueError(
+            f"x must not be empty (there is nothing to normalize), got shape {x.shape}"
+        )
 
 
 @dataclass(frozen=True)
@@ -140,16 +142,16 @@ def _norm_backward(dout_w, cache):
     """dx (working layout), dgamma, dbeta (param_shape) from dout in the working layout."""
     dgamma = np.sum(dout_w * cache.x_hat, axis=cache.param_axes).reshape(cache.param_shape)
     dbeta = np.sum(dout_w, axis=cache.param_axes).reshape(cache.param_shape)
-    dx_w = _standardize_backward(dout_w * cache.gamma, cache.x_hat, cache.inv_std, cache.reduce_axes)
+    dx_w = _standardize_backward(
+        dout_w * cache.gamma, cache.x_hat, cache.inv_std, cache.reduce_axes
+    )
     return dx_w, dgamma, dbeta
 
 
 def _check_cache(cache, kind, forward_name):
     if not isinstance(cache, NormCache) or cache.kind != kind:
         got = cache.kind + " cache" if isinstance(cache, NormCache) else type(cache).__name__
-        raise TypeError(
-            f"cache must be the NormCache returned by {forward_name}, got a {got}"
-        )
+        raise TypeError(f"cache must be the NormCache returned by {forward_name}, got a {got}")
 
 
 def _check_dout(dout, cache):
@@ -165,7 +167,9 @@ def _check_dout(dout, cache):
 def _layer_axes(axis, ndim):
     if isinstance(axis, (list, tuple)):
         if len(axis) == 0:
-            raise ValueError("axis must name at least one axis to normalize over, got an empty sequence")
+            raise ValueError(
+                "axis must name at least one axis to normalize over, got an empty sequence"
+            )
         axes = [check_axis(a, ndim) for a in axis]
     else:
         axes = [check_axis(axis, ndim)]
@@ -211,7 +215,9 @@ def layer_norm_forward(x, gamma, beta, epsilon=1e-3, axis=-1):
     axes = _layer_axes(axis, x.ndim)
     epsilon = check_positive(epsilon, "epsilon")
     param_shape = tuple(x.shape[a] for a in axes)
-    gamma, beta = _params(gamma, beta, param_shape, f"one value per position of the normalized axes {axes}")
+    gamma, beta = _params(
+        gamma, beta, param_shape, f"one value per position of the normalized axes {axes}"
+    )
     dtype = np.result_type(x.dtype, gamma.dtype, beta.dtype)
     x = x.astype(dtype, copy=False)
     bshape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
@@ -379,13 +385,17 @@ def group_norm_forward(x, gamma, beta, groups=32, epsilon=1e-3, axis=-1):
     _check_not_empty(x)
     axis = check_axis(axis, x.ndim)
     if axis == 0:
-        raise ValueError("axis must be a channel axis, not the batch axis 0 (group normalization is per example)")
+        raise ValueError(
+            "axis must be a channel axis, not the batch axis 0 (group normalization is per example)"
+        )
     c = x.shape[axis]
     groups = check_integer(groups, "groups")
     if groups == -1:
         groups = c
     if groups < 1:
-        raise ValueError(f"groups must be a positive integer or -1 (one group per channel), got {groups}")
+        raise ValueError(
+            f"groups must be a positive integer or -1 (one group per channel), got {groups}"
+        )
     if c % groups != 0:
         raise ValueError(
             f"groups={groups} must divide the number of channels C = x.shape[{axis}] = {c}"
@@ -478,7 +488,9 @@ def _clip_bound(value, name, lower):
         raise TypeError(f"{name} must be a real number (np.inf for no clipping), got {value!r}")
     value = float(value)
     if np.isnan(value) or value < lower:
-        raise ValueError(f"{name} must be a number >= {lower} (np.inf for no clipping), got {value!r}")
+        raise ValueError(
+            f"{name} must be a number >= {lower} (np.inf for no clipping), got {value!r}"
+        )
     return value
 
 
@@ -549,8 +561,15 @@ def batch_renorm_forward(
     g = gamma.astype(dtype).reshape(shape)
     y = g * (x_hat * r.reshape(shape) + d.reshape(shape)) + beta.astype(dtype).reshape(shape)
     cache = BatchRenormCache(
-        x_hat=x_hat, inv_std=inv_std, gamma=g, r=r, d=d, mean=mean, stddev=stddev,
-        axis=axis, reduce_axes=reduce_axes,
+        x_hat=x_hat,
+        inv_std=inv_std,
+        gamma=g,
+        r=r,
+        d=d,
+        mean=mean,
+        stddev=stddev,
+        axis=axis,
+        reduce_axes=reduce_axes,
     )
     return y, cache
 
@@ -686,7 +705,9 @@ def weight_norm_forward(v, g):
     norm = np.sqrt(np.sum(np.square(v, dtype=np.float64), axis=0)).astype(dtype)
     if np.any(norm == 0):
         zero = np.flatnonzero(norm == 0).tolist()
-        raise ValueError(f"v must have no all-zero column (its direction is undefined), got columns {zero}")
+        raise ValueError(
+            f"v must have no all-zero column (its direction is undefined), got columns {zero}"
+        )
     v_hat = v / norm
     g = g.astype(dtype, copy=False)
     return g * v_hat, WeightNormCache(v_hat=v_hat, norm=norm, g=g.copy())

@@ -195,7 +195,7 @@ class _Scanner(HTMLParser):
                 self.assets.append((tag, candidate.strip().split(" ")[0]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def scan(path: Path) -> _Scanner:
     scanner = _Scanner()
     scanner.feed(path.read_text(encoding="utf-8"))

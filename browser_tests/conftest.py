@@ -198,22 +198,28 @@ def open_page(browser, server):
         page = context.new_page()
         page.on(
             "console",
-            lambda msg: events.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
-            if msg.type == "error"
-            else None,
+            lambda msg: (
+                events.console_errors.append(f"{msg.text} ({msg.location.get('url', '')})")
+                if msg.type == "error"
+                else None
+            ),
         )
         page.on("pageerror", lambda error: events.page_errors.append(str(error)))
         page.on(
             "requestfailed",
-            lambda request: events.failed.append(f"{request.url}: {request.failure}")
-            if request.url.startswith(server)
-            else None,
+            lambda request: (
+                events.failed.append(f"{request.url}: {request.failure}")
+                if request.url.startswith(server)
+                else None
+            ),
         )
         page.on(
             "response",
-            lambda response: events.failed.append(f"{response.url}: HTTP {response.status}")
-            if response.status >= 400
-            else None,
+            lambda response: (
+                events.failed.append(f"{response.url}: HTTP {response.status}")
+                if response.status >= 400
+                else None
+            ),
         )
         response = page.goto(server + path, wait_until="load")
         if response is None or response.status != 200:

@@ -242,7 +242,9 @@ def test_collapsed_cells_show_outputs_and_toggle(open_page, html_dir, page_path)
     """A hide-input cell: code hidden, output shown, and the toggle reveals and hides the code."""
     out = html_dir.parent / "screenshots"
     out.mkdir(exist_ok=True)
-    context, page, events = open_page(page_path, viewport={"width": VIEWPORT["width"], "height": 900})
+    context, page, events = open_page(
+        page_path, viewport={"width": VIEWPORT["width"], "height": 900}
+    )
     try:
         page.evaluate(WAIT_FOR_PAGE_JS)
         cells = page.locator(COLLAPSED_CELL)
@@ -258,7 +260,10 @@ def test_collapsed_cells_show_outputs_and_toggle(open_page, html_dir, page_path)
 
         figure_cell = cells.filter(has=page.locator(".cell_output img")).first
         assert figure_cell.count() == 1, f"{page_path}: no collapsed cell with a figure"
-        code, image = figure_cell.locator(".cell_input"), figure_cell.locator(".cell_output img").first
+        code, image = (
+            figure_cell.locator(".cell_input"),
+            figure_cell.locator(".cell_output img").first,
+        )
         figure_cell.scroll_into_view_if_needed()
         assert image.is_visible() and image.evaluate("img => img.naturalWidth") > 0, (
             f"{page_path}: the collapsed cell's figure is not shown"

@@ -30,7 +30,6 @@ import nbformat
 from . import AUTOGRADERS, EXERCISES, MASTERS
 from .kernels import use_this_python
 
-
 # Files of otter's autograder zip that only a Gradescope container uses (see the module docstring).
 GRADESCOPE_ONLY = frozenset({"setup.sh", "environment.yml", "run_autograder", "run_otter.py"})
 
@@ -84,7 +83,10 @@ def assign_one(master: Path, workdir: Path, run_tests: bool = True) -> dict[str,
 
 def generated_from(master: Path) -> str:
     """The line that heads every generated file: where it comes from and how to regenerate it."""
-    return f"Generated from exercises/masters/{master.name} by `make exercises`: edit the master, not this file."
+    return (
+        f"Generated from exercises/masters/{master.name} by `make exercises`: "
+        "edit the master, not this file."
+    )
 
 
 def write_outputs(master: Path, made: dict[str, Path], out: Path) -> None:
@@ -93,7 +95,9 @@ def write_outputs(master: Path, made: dict[str, Path], out: Path) -> None:
     nb = normalize(nbformat.read(made["student"], as_version=4), name[:2])
     first = nb.cells[0]
     if first.cell_type != "code":
-        raise RuntimeError(f"otter assign's student notebook for {master.name} does not start with its init cell")
+        raise RuntimeError(
+            f"otter assign's student notebook for {master.name} does not start with its init cell"
+        )
     first.source = f"# {generated_from(master)}\n{first.source}"
     nbformat.write(nb, out / f"{name}.ipynb")
     dest = out / "autograder" / name
@@ -114,7 +118,9 @@ def write_outputs(master: Path, made: dict[str, Path], out: Path) -> None:
             target.write_bytes(data)
 
 
-def generate(out: Path = EXERCISES, names=None, run_tests: bool = True, keep: Path | None = None) -> list[Path]:
+def generate(
+    out: Path = EXERCISES, names=None, run_tests: bool = True, keep: Path | None = None
+) -> list[Path]:
     """Regenerate the student notebooks and autograders of the masters into ``out``.
 
     ``keep``: a folder in which to leave otter's raw output per master (the tests use the
@@ -170,7 +176,9 @@ def differences(generated: Path, committed: Path = EXERCISES, names=None) -> lis
             problems.append(f"missing from the repository: exercises/{path}")
         elif not filecmp.cmp(generated / path, committed / path, shallow=False):
             problems.append(f"differs from what the master generates: exercises/{path}")
-    every_master = {m.stem for m in masters()}  # orphans are judged against all masters, not ``names``
+    every_master = {
+        m.stem for m in masters()
+    }  # orphans are judged against all masters, not ``names``
     for nb in committed.glob("[0-9][0-9]_*.ipynb"):
         if nb.stem not in every_master:
             problems.append(f"a student notebook without a master: exercises/{nb.name}")

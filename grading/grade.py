@@ -70,8 +70,15 @@ from pathlib import Path
 import nbformat
 
 from . import AUTOGRADERS, ROOT
-from .kernels import (KERNELS_ENV, PIDS_ENV, PREFIX, kill_recorded, record_process,
-                      remove_stale_folders, write_owner)
+from .kernels import (
+    KERNELS_ENV,
+    PIDS_ENV,
+    PREFIX,
+    kill_recorded,
+    record_process,
+    remove_stale_folders,
+    write_owner,
+)
 
 MARKER = "# grading-cell "
 MAX_FILE_MB = 200.0  #: the default size limit of a submission file (and of the notebook in a zip)
@@ -117,8 +124,8 @@ class Autograder:
 
 def load_autograders(root: Path = AUTOGRADERS) -> dict[str, Autograder]:
     """The committed autograders, with each question's points as otter resolves them."""
-    from otter.test_files import create_test_file
     from otter.nbmeta_config import NBMetadataConfig
+    from otter.test_files import create_test_file
 
     found = {}
     for directory in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
@@ -143,7 +150,12 @@ class ExerciseResult:
     message: str = ""  #: a short explanation when points were lost
 
     def to_dict(self):
-        return {"score": self.score, "possible": self.possible, "message": self.message, "cases": self.cases}
+        return {
+            "score": self.score,
+            "possible": self.possible,
+            "message": self.message,
+            "cases": self.cases,
+        }
 
 
 @dataclass
@@ -259,8 +271,9 @@ def find_submissions(paths) -> list[tuple[Path, str]]:
                 pass
             entries: list[Path] = []
             _search(path, entries)
-            found.extend((p, _text(p.relative_to(path).with_suffix("").as_posix()))
-                         for p in sorted(entries))
+            found.extend(
+                (p, _text(p.relative_to(path).with_suffix("").as_posix())) for p in sorted(entries)
+            )
         elif os.path.lexists(path):
             found.append((path, _text(path.stem)))
         else:
@@ -317,20 +330,28 @@ def _not_a_file(path: Path, st: os.stat_result) -> str:
             target = os.readlink(path)
         except OSError:
             target = "?"
-        return (f"a symbolic link (to {target}), not a notebook file: links are not followed; "
-                "put the file itself in the folder")
+        return (
+            f"a symbolic link (to {target}), not a notebook file: links are not followed; "
+            "put the file itself in the folder"
+        )
     if stat.S_ISDIR(mode):
         if path.suffix in SUFFIXES:
-            return ("a folder named like a notebook, not a notebook file "
-                    "(its contents are not searched)")
+            return (
+                "a folder named like a notebook, not a notebook file "
+                "(its contents are not searched)"
+            )
         try:
             with os.scandir(path):
                 pass
         except OSError as exc:
             return f"a folder that cannot be read ({_os_error(exc)})"
         return "a folder, not a notebook file"
-    kinds = [(stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
+    kinds = [
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
     kind = next((name for test, name in kinds if test(mode)), "a special file")
     return f"{kind}, not a regular file"
 
@@ -384,13 +405,17 @@ def _notebook_in_zip(data: bytes, limit: int, max_mb: float) -> tuple[str, bytes
         raise SubmissionError(f"not a valid zip file ({_short(str(exc), 100)})") from None
     with zf:
         infos = [
-            i for i in zf.infolist()
-            if i.filename.endswith(".ipynb") and not i.is_dir()
-            and "__MACOSX" not in i.filename and ".ipynb_checkpoints" not in i.filename
+            i
+            for i in zf.infolist()
+            if i.filename.endswith(".ipynb")
+            and not i.is_dir()
+            and "__MACOSX" not in i.filename
+            and ".ipynb_checkpoints" not in i.filename
         ]
         if len(infos) != 1:
             raise SubmissionError(
-                f"the zip file holds {len(infos)} notebooks, expected exactly one")
+                f"the zip file holds {len(infos)} notebooks, expected exactly one"
+            )
         info = infos[0]
         if info.file_size > limit:
             raise SubmissionError(
@@ -408,8 +433,10 @@ def _notebook_in_zip(data: bytes, limit: int, max_mb: float) -> tuple[str, bytes
                 f"({type(exc).__name__}: {_short(str(exc), 100)})"
             ) from None
     if len(content) > limit:
-        raise SubmissionError(f"the notebook {info.filename} in the zip file is larger than "
-                              f"the limit of {max_mb:g} MB (see --max-file-size)")
+        raise SubmissionError(
+            f"the notebook {info.filename} in the zip file is larger than "
+            f"the limit of {max_mb:g} MB (see --max-file-size)"
+        )
     return info.filename, content
 
 
@@ -467,8 +494,10 @@ def _clean_notebook(nb: dict) -> nbformat.NotebookNode:
             raise SubmissionError(f'cell {i} has no "cell_type"')
         kind = cell["cell_type"]
         if not isinstance(kind, str) or kind not in CELL_TYPES:
-            raise SubmissionError(f'cell {i} has "cell_type": {_json_value(kind)}, '
-                                  'expected "code", "markdown" or "raw"')
+            raise SubmissionError(
+                f'cell {i} has "cell_type": {_json_value(kind)}, '
+                'expected "code", "markdown" or "raw"'
+            )
         if kind == "code":
             code += 1
             label = f"code cell {code}"
@@ -481,17 +510,25 @@ def _clean_notebook(nb: dict) -> nbformat.NotebookNode:
         if isinstance(source, list):
             for j, item in enumerate(source, 1):
                 if not isinstance(item, str):
-                    raise SubmissionError(f'{label} has a "source" list whose item {j} is '
-                                          f'{_kind(item)}, expected text{where}')
+                    raise SubmissionError(
+                        f'{label} has a "source" list whose item {j} is '
+                        f"{_kind(item)}, expected text{where}"
+                    )
             source = "".join(source)
         elif not isinstance(source, str):
             raise SubmissionError(
-                f'{label} has "source": {_json_value(source)}, expected text{where}')
+                f'{label} has "source": {_json_value(source)}, expected text{where}'
+            )
         if not _encodable(source):
-            raise SubmissionError(f"{label} holds text that is not valid Unicode (an unpaired "
-                                  f"surrogate, such as \\ud800){where}")
-        clean = {"cell_type": kind, "metadata": _clean_metadata(cell.get("metadata")),
-                 "source": source}
+            raise SubmissionError(
+                f"{label} holds text that is not valid Unicode (an unpaired "
+                f"surrogate, such as \\ud800){where}"
+            )
+        clean = {
+            "cell_type": kind,
+            "metadata": _clean_metadata(cell.get("metadata")),
+            "source": source,
+        }
         if kind == "code":
             clean.update(outputs=[], execution_count=None)
         cells.append(clean)
@@ -500,8 +537,9 @@ def _clean_notebook(nb: dict) -> nbformat.NotebookNode:
     name = otter.get("assignment_name") if isinstance(otter, dict) else None
     named = isinstance(name, str) and _encodable(name)
     meta = {"otter": {"assignment_name": name}} if named else {}
-    return nbformat.from_dict({"nbformat": 4, "nbformat_minor": 4, "metadata": meta,
-                               "cells": cells})
+    return nbformat.from_dict(
+        {"nbformat": 4, "nbformat_minor": 4, "metadata": meta, "cells": cells}
+    )
 
 
 _CONVERTING = threading.Lock()
@@ -545,23 +583,29 @@ def _notebook_from_bytes(data: bytes) -> nbformat.NotebookNode:
     except RecursionError:
         raise SubmissionError("not a notebook: its JSON is nested too deeply") from None
     except json.JSONDecodeError as exc:
-        raise SubmissionError(f"not a notebook: the file is not valid JSON ({exc.msg} at line "
-                              f"{exc.lineno}, column {exc.colno})") from None
+        raise SubmissionError(
+            f"not a notebook: the file is not valid JSON ({exc.msg} at line "
+            f"{exc.lineno}, column {exc.colno})"
+        ) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise SubmissionError(f"not a notebook: the file is not valid JSON ({exc})") from None
     del text
     if not isinstance(raw, dict):
-        raise SubmissionError(f"not a notebook: the file holds {_kind(raw)}, not a notebook "
-                              "(a JSON object with cells)")
+        raise SubmissionError(
+            f"not a notebook: the file holds {_kind(raw)}, not a notebook "
+            "(a JSON object with cells)"
+        )
     if "nbformat" not in raw:
-        raise SubmissionError('not a notebook: it has no "nbformat" version '
-                              '(a Jupyter notebook has "nbformat": 4)')
+        raise SubmissionError(
+            'not a notebook: it has no "nbformat" version (a Jupyter notebook has "nbformat": 4)'
+        )
     version = raw["nbformat"]
     if type(version) is not int:
         raise SubmissionError(f'"nbformat" is {_json_value(version)}, expected the number 4')
     if version not in (3, 4):
-        raise SubmissionError(f"nbformat version {version} is not supported: expected 4 "
-                              "(version 3 is converted)")
+        raise SubmissionError(
+            f"nbformat version {version} is not supported: expected 4 (version 3 is converted)"
+        )
     _drop_outputs(raw)  # they are recomputed; dropping them first spares converting them
     if version == 3:
         try:
@@ -623,7 +667,9 @@ GUARD_CELL = """\
 # record of the cells and checks that ran, with the scores of the exercises checked so far.
 import bncourse.guards as _bn_grading
 import grading.results as _bn_grading_results
-_bn_grading.install_submission_guard(cell_timeout={cell_timeout!r}, max_cell_output={max_output!r}, progress_path={progress!r})
+_bn_grading.install_submission_guard(
+    cell_timeout={cell_timeout!r}, max_cell_output={max_output!r}, progress_path={progress!r}
+)
 _bn_grading_results.install_partial_results_hook({partial!r}, {progress!r}, failed={failed!r})
 _bn_grading.seal()  # from here on, every check starts from the state of this moment (see seal)
 del _bn_grading, _bn_grading_results
@@ -643,7 +689,9 @@ print("[grader] This check was not run: {why}.")
 
 def _checked_question(source: str) -> str | None:
     """The question of a check cell (``grader.check("q")`` and nothing else), else None."""
-    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")
+    ]
     if len(lines) == 1:
         m = re.fullmatch(r"""grader\.check\(\s*["'](\w+)["']\s*\)""", lines[0])
         if m:
@@ -651,8 +699,15 @@ def _checked_question(source: str) -> str | None:
     return None
 
 
-def prepare(nb, assignment: str, options: Options, progress: Path, partial: Path, skip: dict[int, str],
-            failed: dict[str, str] | None = None):
+def prepare(
+    nb,
+    assignment: str,
+    options: Options,
+    progress: Path,
+    partial: Path,
+    skip: dict[int, str],
+    failed: dict[str, str] | None = None,
+):
     """A gradable copy of ``nb``: see the module docstring, step 2.
 
     ``skip``: code cell number -> why that cell is not run; ``failed``: question -> why its tests
@@ -671,7 +726,9 @@ def prepare(nb, assignment: str, options: Options, progress: Path, partial: Path
             if n in skip:
                 source = SKIPPED_CELL.format(why=skip[n].replace('"', "'"))
             elif _checked_question(source) in failed:
-                source = SKIPPED_CHECK.format(why=failed[_checked_question(source)].replace('"', "'"))
+                source = SKIPPED_CHECK.format(
+                    why=failed[_checked_question(source)].replace('"', "'")
+                )
             cell["source"] = source.rstrip("\n") + f"\n{MARKER}{n}"
             cell["outputs"] = []
             cell["execution_count"] = None
@@ -686,7 +743,11 @@ def prepare(nb, assignment: str, options: Options, progress: Path, partial: Path
         )
     )
     nb.cells = [guard] + cells
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["otter"] = {"assignment_name": assignment}
     for cell in nb.cells:  # ids are optional here, and learners' tools sometimes break them
         cell.pop("id", None)
@@ -774,8 +835,15 @@ class _Workers:
             _kill_group(proc.pid)
 
 
-def _run_worker(submission: Path, ag_zip: Path, out: Path, log: Path, options: Options,
-                env_dir: Path | None = None, workers: _Workers | None = None):
+def _run_worker(
+    submission: Path,
+    ag_zip: Path,
+    out: Path,
+    log: Path,
+    options: Options,
+    env_dir: Path | None = None,
+    workers: _Workers | None = None,
+):
     """Run :mod:`grading.worker`; returns (finished, timed_out).
 
     Everything the worker and its kernel write goes to ``env_dir`` (default: beside ``out``):
@@ -793,7 +861,9 @@ def _run_worker(submission: Path, ag_zip: Path, out: Path, log: Path, options: O
     env = dict(os.environ)
     env["BNLIB_GRADING_CALL_TIMEOUT"] = str(options.call_timeout)
     env["BNLIB_GRADING_MAX_OUTPUT"] = str(options.max_call_output)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     env.setdefault("MPLBACKEND", "Agg")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -838,8 +908,16 @@ def _log_tail(log: Path, lines: int = 6) -> str:
     return " | ".join(keep[-lines:])
 
 
-def grade_one(path: Path, autograders: dict, options: Options, workdir: Path, forced=None,
-              student: str | None = None, *, workers: _Workers | None = None) -> SubmissionResult:
+def grade_one(
+    path: Path,
+    autograders: dict,
+    options: Options,
+    workdir: Path,
+    forced=None,
+    student: str | None = None,
+    *,
+    workers: _Workers | None = None,
+) -> SubmissionResult:
     """Grade one submission file; never raises for a bad submission.
 
     A file that cannot be read or identified gets a ``not graded: <why>`` status. ``workers``
@@ -872,8 +950,16 @@ def grade_one(path: Path, autograders: dict, options: Options, workdir: Path, fo
     return result
 
 
-def _grade_attempts(nb, assignment: str, ag: Autograder, options: Options, folder: Path,
-                    workdir: Path, result: SubmissionResult, workers: _Workers | None) -> None:
+def _grade_attempts(
+    nb,
+    assignment: str,
+    ag: Autograder,
+    options: Options,
+    folder: Path,
+    workdir: Path,
+    result: SubmissionResult,
+    workers: _Workers | None,
+) -> None:
     """Grade ``nb`` in up to ``options.attempts`` workers (module docstring, steps 2-4) and fill
     ``result`` in; each attempt's files stay in ``folder``."""
     ag_zip = ag.zip_to(workdir)
@@ -889,9 +975,12 @@ def _grade_attempts(nb, assignment: str, ag: Autograder, options: Options, folde
         sub_dir = folder / f"attempt-{attempt}"
         sub_dir.mkdir()
         submission = sub_dir / f"{assignment}.ipynb"
-        nbformat.write(prepare(nb, assignment, options, progress, partial, skip, failed), submission)
-        finished, timed_out = _run_worker(submission, ag_zip, out, log, options,
-                                          folder / f"env-{attempt}", workers)
+        nbformat.write(
+            prepare(nb, assignment, options, progress, partial, skip, failed), submission
+        )
+        finished, timed_out = _run_worker(
+            submission, ag_zip, out, log, options, folder / f"env-{attempt}", workers
+        )
         if finished:
             data = json.loads(out.read_text(encoding="utf-8"))
             break
@@ -911,9 +1000,11 @@ def _grade_attempts(nb, assignment: str, ag: Autograder, options: Options, folde
         if culprit is not None and culprit not in skip:
             skip[culprit] = f"{what} while it ran (first grading attempt {attempt})"
             cell = f"code cell {culprit} ({cells.get(culprit, '')!r})"
-            result.notes.append(f"{cell}: {what} while it ran; {again} without it"
-                                if attempt < options.attempts else
-                                f"{cell}: {what} while it ran; {again}")
+            result.notes.append(
+                f"{cell}: {what} while it ran; {again} without it"
+                if attempt < options.attempts
+                else f"{cell}: {what} while it ran; {again}"
+            )
             continue
         result.notes.append(
             f"{what} outside the learner's cells (attempt {attempt}): {_log_tail(log)}"
@@ -937,8 +1028,15 @@ def _grade_attempts(nb, assignment: str, ag: Autograder, options: Options, folde
         result.status = "graded (parts skipped after a crash or hang)"
 
 
-def _grade_or_report(path: Path, student: str, autograders: dict, options: Options,
-                     workdir: Path, forced, workers: _Workers) -> SubmissionResult:
+def _grade_or_report(
+    path: Path,
+    student: str,
+    autograders: dict,
+    options: Options,
+    workdir: Path,
+    forced,
+    workers: _Workers,
+) -> SubmissionResult:
     """:func:`grade_one`, with any failure of the grader itself reported in the row."""
     start = time.monotonic()
     try:
@@ -948,10 +1046,14 @@ def _grade_or_report(path: Path, student: str, autograders: dict, options: Optio
     except Exception as exc:  # noqa: BLE001 - one submission's grader error never stops the run
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return SubmissionResult(
-            path=Path(path), student=student or _text(Path(path).stem), assignment=None,
+            path=Path(path),
+            student=student or _text(Path(path).stem),
+            assignment=None,
             status=f"not graded: grader error: {type(exc).__name__}: {_short(str(exc))}",
-            notes=[f"the grader failed at {Path(where.filename).name}:{where.lineno} "
-                   f"({where.name}); please report it"],
+            notes=[
+                f"the grader failed at {Path(where.filename).name}:{where.lineno} "
+                f"({where.name}); please report it"
+            ],
             seconds=time.monotonic() - start,
         )
 
@@ -965,8 +1067,14 @@ class GradingInterrupted(KeyboardInterrupt):
         self.results, self.total, self.report = results, total, report
 
 
-def grade(paths, options: Options | None = None, forced: str | None = None, autograders=None,
-          progress=None, report: Path | str | None = None) -> list[SubmissionResult]:
+def grade(
+    paths,
+    options: Options | None = None,
+    forced: str | None = None,
+    autograders=None,
+    progress=None,
+    report: Path | str | None = None,
+) -> list[SubmissionResult]:
     """Grade every submission under ``paths``; returns one result per file, in path order.
 
     ``progress(result)`` is called as each submission finishes (in the order they finish). With
@@ -1009,8 +1117,9 @@ def grade(paths, options: Options | None = None, forced: str | None = None, auto
         futures: dict[concurrent.futures.Future, int] = {}
         try:
             for i, (f, student) in enumerate(files):
-                fut = pool.submit(_grade_or_report, f, student, autograders, options, workdir,
-                                  forced, workers)
+                fut = pool.submit(
+                    _grade_or_report, f, student, autograders, options, workdir, forced, workers
+                )
                 futures[fut] = i
             for fut in concurrent.futures.as_completed(futures):
                 done[futures[fut]] = res = fut.result()
@@ -1088,7 +1197,9 @@ def _write_atomically(path: Path, write) -> None:
         raise
 
 
-def write_reports(results: list[SubmissionResult], csv_path: Path, autograders: dict) -> tuple[Path, Path]:
+def write_reports(
+    results: list[SubmissionResult], csv_path: Path, autograders: dict
+) -> tuple[Path, Path]:
     """Write the CSV (one row per submission) and, beside it, the JSON report with every message.
 
     Each file is replaced atomically, so :func:`grade` can rewrite them after every row.
@@ -1126,8 +1237,10 @@ def write_reports(results: list[SubmissionResult], csv_path: Path, autograders: 
 def summary_line(r: SubmissionResult) -> str:
     if r.assignment is None:
         return _text(f"{r.path}: {r.status}")
-    parts = " ".join(f"{q.split('_')[0]}={_number(e.score)}/{_number(e.possible)}"
-                     for q, e in r.exercises.items())
+    parts = " ".join(
+        f"{q.split('_')[0]}={_number(e.score)}/{_number(e.possible)}"
+        for q, e in r.exercises.items()
+    )
     extra = "" if r.status == "graded" else f"  [{r.status}]"
     score = f"{_number(r.total)}/{_number(r.possible)}"
     return _text(f"{r.path}: {r.assignment} {score} ({parts}) in {r.seconds:.0f} s{extra}")

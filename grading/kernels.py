@@ -73,7 +73,13 @@ def use_this_python(root: Path | str | None = None) -> Path:
     (spec / "kernel.json").write_text(
         json.dumps(
             {
-                "argv": [sys.executable, "-m", "grading.kernel_launcher", "-f", "{connection_file}"],
+                "argv": [
+                    sys.executable,
+                    "-m",
+                    "grading.kernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                ],
                 "display_name": "Python 3 (grading)",
                 "language": "python",
             }
@@ -194,7 +200,10 @@ def kill_recorded(folder: Path | str) -> int:
         pid, start, _ = ident
         if pid == os.getpid() or not is_alive(pid, start):
             continue
-        for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        for kill in (
+            lambda pid=pid: os.killpg(pid, signal.SIGKILL),
+            lambda pid=pid: os.kill(pid, signal.SIGKILL),
+        ):
             try:
                 kill()
                 killed += 1

@@ -19,7 +19,9 @@ def failure_text(message: str | None) -> str:
         return ""
     lines = message.strip().splitlines()
     for i, line in enumerate(lines):
-        m = re.match(r"^(\w+(?:\.\w+)*(?:Error|Exception|Failure|Exit|Interrupt|Timeout)): ?(.*)$", line)
+        m = re.match(
+            r"^(\w+(?:\.\w+)*(?:Error|Exception|Failure|Exit|Interrupt|Timeout)): ?(.*)$", line
+        )
         if m:
             rest = [m.group(2)] + lines[i + 1 :]
             text = "\n".join(rest).strip()
@@ -53,7 +55,9 @@ def grading_results_to_dict(results) -> dict:
     }
 
 
-def install_partial_results_hook(path: str, progress_path: str | None = None, failed: dict | None = None) -> None:
+def install_partial_results_hook(
+    path: str, progress_path: str | None = None, failed: dict | None = None
+) -> None:
     """In the grading kernel: record the questions otter checks, and save their scores as they come.
 
     - Every check otter runs (``grader.check`` in a cell, or the final run of the remaining tests)
@@ -90,7 +94,9 @@ def install_partial_results_hook(path: str, progress_path: str | None = None, fa
     for name, why in (failed or {}).items():
         tf = create_test_file(f"./tests/{name}.py", NBMetadataConfig())
         message = f"ExerciseFailure: not graded: {why}"
-        tf.test_case_results = [TestCaseResult(test_case=tc, message=message, passed=False) for tc in tf.test_cases]
+        tf.test_case_results = [
+            TestCaseResult(test_case=tc, message=message, passed=False) for tc in tf.test_cases
+        ]
         Checker.get_results().append(tf)
     original = Checker.check.__func__
 

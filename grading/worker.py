@@ -33,9 +33,9 @@ def main(argv: list[str]) -> int:
 
     skip_slow_imports()
     use_this_python(os.environ.get(KERNELS_ENV) or None)
-    from .results import grading_results_to_dict
-
     from otter.api import grade_submission
+
+    from .results import grading_results_to_dict
 
     try:
         results = grade_submission(submission, autograder, quiet=True)

@@ -106,14 +106,20 @@ def run_one(path: Path, timeout: float) -> dict:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     error = None
     start = time.perf_counter()
     try:
         client.execute()
     except Exception as exc:  # a failing chapter is reported, not raised: the others still run
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        error = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        )
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     peak_bytes = peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
@@ -122,24 +128,38 @@ def run_one(path: Path, timeout: float) -> dict:
 
 def measure(path: Path, timeout: float) -> dict:
     """Run ``path`` in a child process (so its kernel's memory is measured alone)."""
-    proc = subprocess.run([sys.executable, __file__, "--one", str(path), "--cell-timeout", str(timeout)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--one", str(path), "--cell-timeout", str(timeout)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"seconds": float("nan"), "mb": float("nan"),
-                "error": "the measuring process failed: " + " | ".join(tail)}
+        return {
+            "seconds": float("nan"),
+            "mb": float("nan"),
+            "error": "the measuring process failed: " + " | ".join(tail),
+        }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in _toc.yml")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: every notebook in _toc.yml"
+    )
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS)
-    parser.add_argument("--max-mb", type=float, default=MAX_MB, help="peak memory budget, in MB (10^6 bytes)")
+    parser.add_argument(
+        "--max-mb", type=float, default=MAX_MB, help="peak memory budget, in MB (10^6 bytes)"
+    )
     parser.add_argument("--cell-timeout", type=float, default=600.0)
-    parser.add_argument("--no-calibrate", action="store_true",
-                        help="judge raw seconds (no probe, no correction for a slow machine)")
+    parser.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="judge raw seconds (no probe, no correction for a slow machine)",
+    )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -152,16 +172,24 @@ def main(argv=None) -> int:
         if not nb.is_file() or nb.suffix != ".ipynb":
             parser.error(f"notebooks: {nb} is not a notebook file (expected path/to/name.ipynb)")
     offset = os.environ.get("BN_SEED_OFFSET", "0") or "0"
-    print(f"Budgets: {args.max_seconds:g} s and {args.max_mb:g} MB per chapter, "
-          f"on {os.cpu_count()} CPU cores, BN_SEED_OFFSET={offset} "
-          "(every chapter's assertions must pass)", flush=True)
+    print(
+        f"Budgets: {args.max_seconds:g} s and {args.max_mb:g} MB per chapter, "
+        f"on {os.cpu_count()} CPU cores, BN_SEED_OFFSET={offset} "
+        "(every chapter's assertions must pass)",
+        flush=True,
+    )
     calibrate = not args.no_calibrate
     if calibrate:
-        print(f"Probe on the reference machine: {REFERENCE_PROBE_SECONDS:.3f} s; 'slowdown' is this "
-              "machine's probe (before and after the chapter) over it, at least 1; the time budget "
-              "applies to 'at ref.' = seconds / slowdown", flush=True)
-    print(f"{'chapter':<42} {'seconds':>8} {'slowdown':>8} {'at ref.':>8} {'peak MB':>8}  verdict",
-          flush=True)
+        print(
+            f"Probe on the reference machine: {REFERENCE_PROBE_SECONDS:.3f} s; 'slowdown' is this "
+            "machine's probe (before and after the chapter) over it, at least 1; the time budget "
+            "applies to 'at ref.' = seconds / slowdown",
+            flush=True,
+        )
+    print(
+        f"{'chapter':<42} {'seconds':>8} {'slowdown':>8} {'at ref.':>8} {'peak MB':>8}  verdict",
+        flush=True,
+    )
     over = []
     for nb in notebooks:
         before = probe_seconds() if calibrate else None
@@ -172,12 +200,17 @@ def main(argv=None) -> int:
         if r["error"]:
             problems.append(f"failed ({r['error']})")
         if not judged <= args.max_seconds:
-            problems.append(f"over {args.max_seconds:g} s" + (" at reference speed" if calibrate else ""))
+            problems.append(
+                f"over {args.max_seconds:g} s" + (" at reference speed" if calibrate else "")
+            )
         if not r["mb"] <= args.max_mb:
             problems.append(f"over {args.max_mb:g} MB")
         name = nb.resolve().relative_to(ROOT) if nb.resolve().is_relative_to(ROOT) else nb
-        print(f"{str(name):<42} {r['seconds']:8.1f} {factor:8.2f} {judged:8.1f} {r['mb']:8.0f}  "
-              f"{'; '.join(problems) or 'ok'}", flush=True)
+        print(
+            f"{str(name):<42} {r['seconds']:8.1f} {factor:8.2f} {judged:8.1f} {r['mb']:8.0f}  "
+            f"{'; '.join(problems) or 'ok'}",
+            flush=True,
+        )
         if problems:
             over.append(str(name))
     if over:

@@ -74,7 +74,9 @@ def _cell_alt(cell):
 
 
 _MD = create_md_parser(
-    MdParserConfig(enable_extensions={"amsmath", "colon_fence", "deflist", "dollarmath", "substitution"}),
+    MdParserConfig(
+        enable_extensions={"amsmath", "colon_fence", "deflist", "dollarmath", "substitution"}
+    ),
     RendererHTML,
 )
 _HTML_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
@@ -86,7 +88,9 @@ def markdown_image_problems(text: str) -> list[str]:
     """Alt-text problems of the images written in one piece of MyST markdown."""
     problems = []
     for token in _MD.parse(text):
-        if token.type in ("fence", "colon_fence") and re.match(r"\{(image|figure)\}", token.info.strip()):
+        if token.type in ("fence", "colon_fence") and re.match(
+            r"\{(image|figure)\}", token.info.strip()
+        ):
             found = _DIRECTIVE_ALT.search(token.content)
             why = alt_problem(found.group(1) if found else None)
             if why:
@@ -158,13 +162,19 @@ def heading_problems(blocks: list[str]) -> list[str]:
         return ["no headings at all"]
     level_one = [h for h in headings if h[0] == 1]
     if len(level_one) != 1:
-        problems.append(f"{len(level_one)} level-1 headings (need exactly one): {[h[1] for h in level_one]}")
+        problems.append(
+            f"{len(level_one)} level-1 headings (need exactly one): {[h[1] for h in level_one]}"
+        )
     if headings[0][0] != 1 or not headings[0][2]:
-        problems.append(f"the chapter does not open with its level-1 heading (first heading: "
-                        f"{'#' * headings[0][0]} {headings[0][1]})")
+        problems.append(
+            f"the chapter does not open with its level-1 heading (first heading: "
+            f"{'#' * headings[0][0]} {headings[0][1]})"
+        )
     for (prev, _, _), (level, text, _) in zip(headings, headings[1:]):
         if level > prev + 1:
-            problems.append(f"'{'#' * level} {text}' follows a level-{prev} heading (skips a level)")
+            problems.append(
+                f"'{'#' * level} {text}' follows a level-{prev} heading (skips a level)"
+            )
     return problems
 
 
@@ -175,13 +185,17 @@ def _notebook_blocks(path: Path) -> list[str]:
         if cell.cell_type == "markdown":
             blocks.append(cell.source)
         elif cell.cell_type == "code" and cell.source.strip():
-            blocks.append("```python\n(code cell)\n```")  # content: a heading after it is not at the top
+            blocks.append(
+                "```python\n(code cell)\n```"
+            )  # content: a heading after it is not at the top
     return blocks
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS + MARKDOWN, ids=lambda p: p.name)
 def test_headings_in_order(path):
-    blocks = _notebook_blocks(path) if path.suffix == ".ipynb" else [path.read_text(encoding="utf-8")]
+    blocks = (
+        _notebook_blocks(path) if path.suffix == ".ipynb" else [path.read_text(encoding="utf-8")]
+    )
     problems = heading_problems(blocks)
     assert not problems, f"{path.name}:\n  " + "\n  ".join(problems)
 
@@ -196,22 +210,70 @@ def test_headings_in_order(path):
 #: there, for signed data around a meaningful zero.
 ALLOWED_CMAPS = {
     name + suffix
-    for name in ("viridis", "cividis", "magma", "inferno", "plasma", "gray", "grey", "Greys", "binary", "RdBu")
+    for name in (
+        "viridis",
+        "cividis",
+        "magma",
+        "inferno",
+        "plasma",
+        "gray",
+        "grey",
+        "Greys",
+        "binary",
+        "RdBu",
+    )
     for suffix in ("", "_r")
 }
 _PALETTE_RGBA = {mcolors.to_rgba(c) for c in PALETTE}
 
 # Keyword arguments (and dict keys, e.g. in arrowprops / bbox) that set a colour or colour map.
 COLOUR_KEYS = {
-    "color", "colour", "colors", "c", "facecolor", "facecolors", "edgecolor", "edgecolors", "fc", "ec",
-    "mfc", "mec", "markerfacecolor", "markeredgecolor", "ecolor", "cmap", "colormap",
+    "color",
+    "colour",
+    "colors",
+    "c",
+    "facecolor",
+    "facecolors",
+    "edgecolor",
+    "edgecolors",
+    "fc",
+    "ec",
+    "mfc",
+    "mec",
+    "markerfacecolor",
+    "markeredgecolor",
+    "ecolor",
+    "cmap",
+    "colormap",
 }
 # Axes methods that colour their artists from matplotlib's default cycle (or rcParams' C0) when
 # they are given no colour.
 CYCLE_METHODS = {
-    "plot", "semilogx", "semilogy", "loglog", "scatter", "hist", "errorbar", "fill_between",
-    "fill_betweenx", "bar", "barh", "step", "stairs", "axhline", "axvline", "axhspan", "axvspan",
-    "hlines", "vlines", "pie", "stackplot", "voxels", "plot_surface", "bar3d", "eventplot",
+    "plot",
+    "semilogx",
+    "semilogy",
+    "loglog",
+    "scatter",
+    "hist",
+    "errorbar",
+    "fill_between",
+    "fill_betweenx",
+    "bar",
+    "barh",
+    "step",
+    "stairs",
+    "axhline",
+    "axvline",
+    "axhspan",
+    "axvspan",
+    "hlines",
+    "vlines",
+    "pie",
+    "stackplot",
+    "voxels",
+    "plot_surface",
+    "bar3d",
+    "eventplot",
 }
 PATCHES = {"Rectangle", "Circle", "Ellipse", "Polygon", "Wedge", "FancyBboxPatch", "RegularPolygon"}
 FMT_METHODS = {"plot", "semilogx", "semilogy", "loglog", "errorbar", "step"}
@@ -232,7 +294,11 @@ def colour_allowed(spec) -> bool:
 
 def _string_problem(text: str, what: str) -> str | None:
     if text in matplotlib.colormaps:
-        return None if text in ALLOWED_CMAPS else f"{what}: colour map {text!r} is not in ALLOWED_CMAPS"
+        return (
+            None
+            if text in ALLOWED_CMAPS
+            else f"{what}: colour map {text!r} is not in ALLOWED_CMAPS"
+        )
     if mcolors.is_color_like(text) and not colour_allowed(text):
         return f"{what}: colour {text!r} is neither in PALETTE nor a grey"
     return None
@@ -248,9 +314,13 @@ def _value_problems(node: ast.AST, what: str, numeric_tuples: bool = True) -> li
                 problems.append(why)
         elif numeric_tuples and isinstance(sub, (ast.Tuple, ast.List)) and len(sub.elts) in (3, 4):
             values = [e.value for e in sub.elts if isinstance(e, ast.Constant)]
-            if len(values) == len(sub.elts) and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in values):
+            if len(values) == len(sub.elts) and all(
+                isinstance(v, (int, float)) and 0 <= v <= 1 for v in values
+            ):
                 if not colour_allowed(tuple(float(v) for v in values)):
-                    problems.append(f"{what}: RGB(A) colour {tuple(values)} is neither in PALETTE nor a grey")
+                    problems.append(
+                        f"{what}: RGB(A) colour {tuple(values)} is neither in PALETTE nor a grey"
+                    )
     return problems
 
 
@@ -295,41 +365,79 @@ def colour_problems(source: str) -> list[str]:
     than matplotlib; whether two PALETTE colours drawn together are told apart by more than hue,
     or whether colour is the only cue (that is for the reader of the figure to judge).
     """
-    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-    with warnings.catch_warnings():  # e.g. an invalid escape in a chapter's string is not our concern here
+    code = "\n".join(
+        line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))
+    )
+    with (
+        warnings.catch_warnings()
+    ):  # e.g. an invalid escape in a chapter's string is not our concern here
         warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
         tree = ast.parse(code)
     problems = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+            name = (
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else func.id
+                if isinstance(func, ast.Name)
+                else None
+            )
             keywords = {k.arg for k in node.keywords}
             for kw in node.keywords:
                 if kw.arg in COLOUR_KEYS:
                     problems += _value_problems(kw.value, f"{name}({kw.arg}=...)")
             if name == "get_cmap" and node.args:
                 problems += _value_problems(node.args[0], "get_cmap(...)")
-            if name == "use" and isinstance(func, ast.Attribute) and _root_name(func.value) in ("plt", "matplotlib", "mpl", "style"):
+            if (
+                name == "use"
+                and isinstance(func, ast.Attribute)
+                and _root_name(func.value) in ("plt", "matplotlib", "mpl", "style")
+            ):
                 problems.append("style.use(...) changes every later default colour")
             receiver = _root_name(func.value) if isinstance(func, ast.Attribute) else None
             on_axes = receiver is not None and _AXES_NAME.match(receiver)
-            fmt_strings = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-            fmt_strings += [k.value.value for k in node.keywords
-                            if k.arg == "fmt" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)]
+            fmt_strings = [
+                a.value
+                for a in node.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
+            fmt_strings += [
+                k.value.value
+                for k in node.keywords
+                if k.arg == "fmt"
+                and isinstance(k.value, ast.Constant)
+                and isinstance(k.value.value, str)
+            ]
             fmt_strings = [s for s in fmt_strings if _FMT.match(s)]
             if on_axes and name in FMT_METHODS:
                 for fmt in fmt_strings:
                     for letter in _FMT_COLOUR.findall(fmt):
                         if not colour_allowed(letter):
-                            problems.append(f"{name}(..., {fmt!r}): format-string colour {letter!r}")
-            has_colour = bool(keywords & COLOUR_KEYS) or None in keywords or any(_FMT_COLOUR.search(s) for s in fmt_strings)
+                            problems.append(
+                                f"{name}(..., {fmt!r}): format-string colour {letter!r}"
+                            )
+            has_colour = (
+                bool(keywords & COLOUR_KEYS)
+                or None in keywords
+                or any(_FMT_COLOUR.search(s) for s in fmt_strings)
+            )
             if on_axes and name in CYCLE_METHODS and not has_colour:
-                problems.append(f"{ast.unparse(func)}(...) without a colour uses matplotlib's default cycle")
-            if name in PATCHES and not has_colour and not any(
-                k.arg == "fill" and isinstance(k.value, ast.Constant) and k.value.value is False for k in node.keywords
+                problems.append(
+                    f"{ast.unparse(func)}(...) without a colour uses matplotlib's default cycle"
+                )
+            if (
+                name in PATCHES
+                and not has_colour
+                and not any(
+                    k.arg == "fill" and isinstance(k.value, ast.Constant) and k.value.value is False
+                    for k in node.keywords
+                )
             ):
-                problems.append(f"{name}(...) without a colour uses matplotlib's default face colour")
+                problems.append(
+                    f"{name}(...) without a colour uses matplotlib's default face colour"
+                )
         elif isinstance(node, ast.Dict):
             for key, value in zip(node.keys, node.values):
                 if isinstance(key, ast.Constant) and key.value in COLOUR_KEYS:
@@ -339,22 +447,47 @@ def colour_problems(source: str) -> list[str]:
             names = [n for t in targets for n in _names(t)]
             if any(_is_colour_name(n) for n in names) and node.value is not None:
                 problems += _value_problems(node.value, f"{', '.join(names)} = ...")
-            for target in targets:  # rcParams["axes.prop_cycle"] = ..., rcParams["image.cmap"] = ...
-                if isinstance(target, ast.Subscript) and _root_name(target) in ("rcParams", "mpl", "matplotlib", "plt"):
+            for (
+                target
+            ) in targets:  # rcParams["axes.prop_cycle"] = ..., rcParams["image.cmap"] = ...
+                if isinstance(target, ast.Subscript) and _root_name(target) in (
+                    "rcParams",
+                    "mpl",
+                    "matplotlib",
+                    "plt",
+                ):
                     key = target.slice
-                    if isinstance(key, ast.Constant) and isinstance(key.value, str) and re.search(r"colou?r|cycle|cmap", key.value):
-                        problems.append(f"rcParams[{key.value!r}] changes every later default colour")
+                    if (
+                        isinstance(key, ast.Constant)
+                        and isinstance(key.value, str)
+                        and re.search(r"colou?r|cycle|cmap", key.value)
+                    ):
+                        problems.append(
+                            f"rcParams[{key.value!r}] changes every later default colour"
+                        )
         elif isinstance(node, ast.For) and any(_is_colour_name(n) for n in _names(node.target)):
             problems += _value_problems(node.iter, "for ... in ...", numeric_tuples=False)
-        elif isinstance(node, ast.Subscript) and _root_name(node) == "colormaps" and isinstance(node.slice, ast.Constant):
+        elif (
+            isinstance(node, ast.Subscript)
+            and _root_name(node) == "colormaps"
+            and isinstance(node.slice, ast.Constant)
+        ):
             problems += _value_problems(node.slice, "colormaps[...]")
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)) and (
-            getattr(node.value, "id", None) == "cm" or getattr(node.value, "attr", None) == "cm"
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, (ast.Name, ast.Attribute))
+            and (
+                getattr(node.value, "id", None) == "cm" or getattr(node.value, "attr", None) == "cm"
+            )
         ):
             why = _string_problem(node.attr, "cm.<name>")
             if why:
                 problems.append(why)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _ALWAYS_COLOUR.match(node.value):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _ALWAYS_COLOUR.match(node.value)
+        ):
             if not (mcolors.is_color_like(node.value) and colour_allowed(node.value)):
                 problems.append(f"colour literal {node.value!r} is neither in PALETTE nor a grey")
     return sorted(set(problems))
@@ -370,13 +503,15 @@ def test_chapter_colours_are_colour_blind_safe(path):
         for p in colour_problems(cell.source)
     ]
     assert not problems, (
-        f"{path.name}: use bncourse.plotting.PALETTE, greys or an allowed colour map:\n  " + "\n  ".join(problems)
+        f"{path.name}: use bncourse.plotting.PALETTE, greys or an allowed colour map:\n  "
+        + "\n  ".join(problems)
     )
 
 
 # --------------------------------------------------------------------------------------------
 # The checks themselves: each must fail on what it is meant to catch
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("alt", "ok"),
@@ -436,7 +571,10 @@ def test_heading_problems(blocks, ok):
         ("ax.plot(x, y, 'k--')", True),
         ("ax.voxels(m, facecolors=colours, edgecolor=(0.3, 0.3, 0.3, 0.25))", True),
         ("colours = np.where(m, to_rgba(PALETTE[0]), np.array([0.85, 0.85, 0.85, 0.18]))", True),
-        ("for rho, colour in [(0.9, PALETTE[1]), (0.99, PALETTE[0])]:\n    ax.plot(x, color=colour)", True),
+        (
+            "for rho, colour in [(0.9, PALETTE[1]), (0.99, PALETTE[0])]:\n    ax.plot(x, color=colour)",
+            True,
+        ),
         ("ax.add_patch(Rectangle((0, 0), 1, 1, color=PALETTE[1] if lit else '#dddddd'))", True),
         ("ax.text(0, 0, 's', bbox=dict(fc='white', ec=PALETTE[0]))", True),
         ("ax.plot(x, y)", False),  # relies on the default cycle

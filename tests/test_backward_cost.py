@@ -11,11 +11,11 @@ def test_counts_elementwise_and_reductions_not_views_or_small_arrays():
     v = np.ones(3)
 
     def fn(a, b):
-        c = a * 2.0                # 1 pass
-        s = c.sum(axis=0)          # 1 pass (reads the full array)
-        t = s * b                  # small: not a pass
+        c = a * 2.0  # 1 pass
+        s = c.sum(axis=0)  # 1 pass (reads the full array)
+        t = s * b  # small: not a pass
         _ = np.broadcast_to(t, a.shape)  # a view: not a pass
-        return c - t               # 1 pass
+        return c - t  # 1 pass
 
     assert count_passes(fn, x, v, full_size=x.size) == 3
 

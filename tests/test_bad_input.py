@@ -89,8 +89,16 @@ FORWARD_CASES = {  # id: (arguments of batch_norm_forward, exception, message pa
     "axis-none": (dict(axis=None), TypeError, r"^axis must be an integer"),
     # x: finite, real, at least (batch, features)
     "x-nan": (dict(x=with_value(X, (2, 1), np.nan)), ValueError, r"^x contains 1 NaN or infinite"),
-    "x-plus-inf": (dict(x=with_value(X, (0, 0), np.inf)), ValueError, r"^x contains 1 NaN or infinite"),
-    "x-minus-inf": (dict(x=with_value(X, (5, 2), -np.inf)), ValueError, r"^x contains 1 NaN or infinite"),
+    "x-plus-inf": (
+        dict(x=with_value(X, (0, 0), np.inf)),
+        ValueError,
+        r"^x contains 1 NaN or infinite",
+    ),
+    "x-minus-inf": (
+        dict(x=with_value(X, (5, 2), -np.inf)),
+        ValueError,
+        r"^x contains 1 NaN or infinite",
+    ),
     "x-float32-inf": (
         dict(x=with_value(X, (4, 0), np.inf).astype(np.float32)),
         ValueError,
@@ -111,12 +119,22 @@ FORWARD_CASES = {  # id: (arguments of batch_norm_forward, exception, message pa
         TypeError,
         r"^x must be an array of real numbers, got dtype object",
     ),
-    "x-ragged": (dict(x=[[1.0, 2.0, 3.0], [4.0, 5.0]]), TypeError, r"^x must be an array of numbers"),
-    "x-empty-batch": (dict(x=np.zeros((0, 3))), ValueError, r"^x must hold at least one value per feature"),
+    "x-ragged": (
+        dict(x=[[1.0, 2.0, 3.0], [4.0, 5.0]]),
+        TypeError,
+        r"^x must be an array of numbers",
+    ),
+    "x-empty-batch": (
+        dict(x=np.zeros((0, 3))),
+        ValueError,
+        r"^x must hold at least one value per feature",
+    ),
 }
 
 
-@pytest.mark.parametrize(("kwargs", "exc", "match"), FORWARD_CASES.values(), ids=FORWARD_CASES.keys())
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"), FORWARD_CASES.values(), ids=FORWARD_CASES.keys()
+)
 def test_batch_norm_forward_rejects(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         forward(**kwargs)
@@ -128,7 +146,11 @@ def test_batch_norm_forward_rejects(kwargs, exc, match):
         (dict(moving_mean=np.zeros(4)), ValueError, r"^moving_mean must have shape \(3,\)"),
         (dict(moving_variance=np.ones(2)), ValueError, r"^moving_variance must have shape \(3,\)"),
         (dict(moving_variance=-ONES), ValueError, r"^moving_variance must be non-negative"),
-        (dict(moving_mean=with_value(ZEROS, 0, np.nan)), ValueError, r"^moving_mean contains 1 NaN"),
+        (
+            dict(moving_mean=with_value(ZEROS, 0, np.nan)),
+            ValueError,
+            r"^moving_mean contains 1 NaN",
+        ),
         (dict(gamma=np.ones(4)), ValueError, r"^gamma must have shape \(3,\)"),
         (dict(beta=np.ones(4)), ValueError, r"^beta must have shape \(3,\)"),
         (dict(epsilon=0.0), ValueError, r"^epsilon must be a positive number"),
@@ -140,7 +162,9 @@ def test_batch_norm_forward_rejects(kwargs, exc, match):
     ),
 )
 def test_batch_norm_inference_rejects(kwargs, exc, match):
-    args = dict(x=X, moving_mean=ZEROS, moving_variance=ONES, gamma=ONES, beta=ZEROS, epsilon=1e-3, axis=-1)
+    args = dict(
+        x=X, moving_mean=ZEROS, moving_variance=ONES, gamma=ONES, beta=ZEROS, epsilon=1e-3, axis=-1
+    )
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         batch_norm_inference(**args)
@@ -204,7 +228,9 @@ def test_backward_rejects_a_cache_that_is_not_a_batchnormcache(cache):
         cache = tuple(vars(real).values())
     elif cache == "dict":
         cache = dict(vars(real))
-    with pytest.raises(TypeError, match=r"^cache must be the BatchNormCache returned by batch_norm_forward"):
+    with pytest.raises(
+        TypeError, match=r"^cache must be the BatchNormCache returned by batch_norm_forward"
+    ):
         batch_norm_backward(np.ones((6, 3)), cache)
 
 
@@ -226,7 +252,11 @@ def test_backward_rejects_a_cache_that_is_not_a_batchnormcache(cache):
         (dict(axis=[1]), TypeError, r"^axis must be an integer"),
         (dict(center="yes"), TypeError, r"^center must be True or False"),
         (dict(scale=1), TypeError, r"^scale must be True or False"),
-        (dict(unbiased_moving_variance=None), TypeError, r"^unbiased_moving_variance must be True or False"),
+        (
+            dict(unbiased_moving_variance=None),
+            TypeError,
+            r"^unbiased_moving_variance must be True or False",
+        ),
     ),
 )
 def test_layer_constructor_rejects(kwargs, exc, match):
@@ -253,7 +283,9 @@ def test_layer_checks_axis_against_each_input(axis, x, match, training):
 def test_layer_rejects_bad_input_without_changing_its_state():
     layer = BatchNorm(momentum=0.5)
     layer(X, training=True)
-    state = {k: getattr(layer, k).copy() for k in ("gamma", "beta", "moving_mean", "moving_variance")}
+    state = {
+        k: getattr(layer, k).copy() for k in ("gamma", "beta", "moving_mean", "moving_variance")
+    }
     bad = [
         (with_value(X, (3, 1), np.nan), ValueError, r"^x contains 1 NaN"),
         (with_value(X, (3, 1), np.inf), ValueError, r"^x contains 1 NaN or infinite"),
@@ -282,7 +314,9 @@ def test_layer_rejects_bad_input_without_changing_its_state():
 def test_layer_nchw_checks_features_on_axis_1():
     layer = BatchNorm(axis=1)
     layer(X4, training=True)  # built for 3 channels on axis 1
-    with pytest.raises(ValueError, match=r"^x must have 3 features on axis 1 .* got shape \(2, 5, 4, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"^x must have 3 features on axis 1 .* got shape \(2, 5, 4, 3\)"
+    ):
         layer(X4.transpose(0, 3, 2, 1), training=True)
 
 
@@ -299,11 +333,15 @@ def test_layer_backward_before_any_training_call():
 def test_layer_backward_after_an_inference_call():
     layer = BatchNorm()
     layer(X)  # training=False by default
-    with pytest.raises(RuntimeError, match=r"training=True; the most recent call used training=False"):
+    with pytest.raises(
+        RuntimeError, match=r"training=True; the most recent call used training=False"
+    ):
         layer.backward(np.ones((6, 3)))
     layer(X, training=True)
     layer(X, training=False)  # an inference call drops the cache of an earlier training call
-    with pytest.raises(RuntimeError, match=r"training=True; the most recent call used training=False"):
+    with pytest.raises(
+        RuntimeError, match=r"training=True; the most recent call used training=False"
+    ):
         layer.backward(np.ones((6, 3)))
 
 
@@ -322,7 +360,9 @@ def test_layer_backward_rejects_dout_of_the_wrong_shape():
 def test_unbiased_moving_variance_needs_two_values_per_feature(axis, shape):
     layer = BatchNorm(axis=axis, unbiased_moving_variance=True)
     x = np.arange(3.0).reshape(shape)
-    match = r"^x must hold at least 2 values per feature when unbiased_moving_variance=True .* got m=1"
+    match = (
+        r"^x must hold at least 2 values per feature when unbiased_moving_variance=True .* got m=1"
+    )
     with pytest.raises(ValueError, match=match):
         layer(x, training=True)
     np.testing.assert_array_equal(layer.moving_variance, np.ones(3))  # not updated
@@ -359,7 +399,9 @@ SCALER_IDS = [s.__name__ for s in SCALERS]
 @pytest.mark.parametrize("scaler_cls", SCALERS, ids=SCALER_IDS)
 @pytest.mark.parametrize("method", ["transform", "inverse_transform"])
 def test_scaler_used_before_fit(scaler_cls, method):
-    with pytest.raises(RuntimeError, match=rf"^{scaler_cls.__name__} is not fitted yet: call fit\(x_train\)"):
+    with pytest.raises(
+        RuntimeError, match=rf"^{scaler_cls.__name__} is not fitted yet: call fit\(x_train\)"
+    ):
         getattr(scaler_cls(), method)(X)
 
 
@@ -370,7 +412,11 @@ def test_scaler_used_before_fit(scaler_cls, method):
         ("transform", np.ones((5, 4)), r"^x must have feature shape \(3,\) .* got shape \(5, 4\)"),
         ("transform", np.ones(3), r"^x must have feature shape \(3,\) .* got shape \(3,\)"),
         ("transform", np.ones((5, 3, 1)), r"^x must have feature shape \(3,\)"),
-        ("inverse_transform", np.ones((5, 2)), r"^z must have feature shape \(3,\) .* got shape \(5, 2\)"),
+        (
+            "inverse_transform",
+            np.ones((5, 2)),
+            r"^z must have feature shape \(3,\) .* got shape \(5, 2\)",
+        ),
     ],
 )
 def test_scaler_rejects_a_different_feature_shape(scaler_cls, method, data, match):
@@ -463,8 +509,22 @@ def test_standard_scaler_ddof_1_needs_two_samples():
             ValueError,
             r"^dout must have the shape of f\(x\), \(6, 3\), got \(6, 2\)",
         ),
-        (np.sin, X, X.T, 1e-5, ValueError, r"^dout must have the shape of f\(x\), \(6, 3\), got \(3, 6\)"),
-        (np.sum, X, X, 1e-5, ValueError, r"^dout must have the shape of f\(x\), \(\), got \(6, 3\)"),
+        (
+            np.sin,
+            X,
+            X.T,
+            1e-5,
+            ValueError,
+            r"^dout must have the shape of f\(x\), \(6, 3\), got \(3, 6\)",
+        ),
+        (
+            np.sum,
+            X,
+            X,
+            1e-5,
+            ValueError,
+            r"^dout must have the shape of f\(x\), \(\), got \(6, 3\)",
+        ),
         (np.sin, with_value(X, (0, 0), np.nan), X, 1e-5, ValueError, r"^x contains 1 NaN"),
         (np.sin, X, with_value(X, (0, 0), np.inf), 1e-5, ValueError, r"^dout contains 1 NaN"),
         (np.sin, "x", X, 1e-5, TypeError, r"^x must be an array of numbers"),

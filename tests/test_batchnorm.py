@@ -136,7 +136,9 @@ def test_inference_formula(layout, rng):
     expected = p(gamma) * (x - p(moving_mean)) / np.sqrt(p(moving_variance) + EPS) + p(beta)
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-14)
     # Inference is a per-sample affine map: a sample's output does not depend on its batch.
-    y_first = batch_norm_inference(x[:1], moving_mean, moving_variance, gamma, beta, EPS, layout.axis)
+    y_first = batch_norm_inference(
+        x[:1], moving_mean, moving_variance, gamma, beta, EPS, layout.axis
+    )
     np.testing.assert_array_equal(y_first, y[:1])
 
 
@@ -163,8 +165,12 @@ def test_backward_matches_numerical_gradients(layout, rng):
     assert dx.shape == x.shape and dgamma.shape == dbeta.shape == (layout.features,)
 
     num_dx = numerical_gradient(lambda v: batch_norm_forward(v, gamma, beta, EPS, axis)[0], x, dout)
-    num_dgamma = numerical_gradient(lambda g: batch_norm_forward(x, g, beta, EPS, axis)[0], gamma, dout)
-    num_dbeta = numerical_gradient(lambda b: batch_norm_forward(x, gamma, b, EPS, axis)[0], beta, dout)
+    num_dgamma = numerical_gradient(
+        lambda g: batch_norm_forward(x, g, beta, EPS, axis)[0], gamma, dout
+    )
+    num_dbeta = numerical_gradient(
+        lambda b: batch_norm_forward(x, gamma, b, EPS, axis)[0], beta, dout
+    )
     assert rel_error(dx, num_dx) < GRAD_TOL
     assert rel_error(dgamma, num_dgamma) < GRAD_TOL
     assert rel_error(dbeta, num_dbeta) < GRAD_TOL
@@ -258,7 +264,9 @@ def test_float32_large_offset_comes_out_with_unit_variance():
     # Measured |var(y) / (var / (var + eps)) - 1| <= 1.8e-7 over 5 seeds: the float32 mean is off
     # by at most half an ulp of 1e4 (4.9e-4), which adds <= 2.4e-7 to the variance, plus rounding.
     # 4 float32 epsilons (4.8e-7) is as tight as float32 allows.
-    np.testing.assert_allclose(y.astype(np.float64).var(axis=0), var / (var + EPS), rtol=4 * F32_EPS)
+    np.testing.assert_allclose(
+        y.astype(np.float64).var(axis=0), var / (var + EPS), rtol=4 * F32_EPS
+    )
     # The mean of y is that half ulp of 1e4 (2**-11 ~ 4.9e-4) times 1 / std, no more.
     half_ulp = float(np.spacing(np.float32(1e4))) / 2
     inv_std = 1 / np.sqrt(var + EPS)
@@ -376,7 +384,13 @@ def test_inference_uses_moving_statistics(layout, rng):
     x = layout.sample(rng)
     y = layer(x, training=False)
     expected = batch_norm_inference(
-        x, layer.moving_mean, layer.moving_variance, layer.gamma, layer.beta, layer.epsilon, layout.axis
+        x,
+        layer.moving_mean,
+        layer.moving_variance,
+        layer.gamma,
+        layer.beta,
+        layer.epsilon,
+        layout.axis,
     )
     np.testing.assert_array_equal(y, expected)
     # ... and not the batch's own statistics, which training mode uses.
@@ -415,7 +429,9 @@ def test_layer_without_center_or_scale(layout, rng, center, scale):
         assert layer.dbeta is None
     y_inf = layer(x, training=False)  # inference also works without the missing parameter
     mean, var = layer.moving_mean, layer.moving_variance
-    np.testing.assert_array_equal(y_inf, batch_norm_inference(x, mean, var, gamma, beta, EPS, layout.axis))
+    np.testing.assert_array_equal(
+        y_inf, batch_norm_inference(x, mean, var, gamma, beta, EPS, layout.axis)
+    )
 
 
 def test_layer_replaces_moving_arrays_and_never_touches_its_input(layout, rng, unchanged):

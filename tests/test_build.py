@@ -27,7 +27,11 @@ def _make_book(folder: Path, code: str, markdown: str) -> None:
         "```{footbibliography}\n```\n"
     )
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Chapter\n\n" + markdown),
         nbformat.v4.new_code_cell(code),
@@ -43,9 +47,19 @@ STAMP = ROOT / ".venv" / ".installed"
 def _build(folder: Path) -> subprocess.CompletedProcess:
     if not STAMP.exists():
         pytest.skip(f"{STAMP} is missing: run `make book` once to set up .venv, then rerun")
-    # -o (with the name the Makefile uses): treat the stamp as up to date, so make never reinstalls from inside a test.
+    # -o (with the name the Makefile uses): treat the stamp as up to date, so make never
+    # reinstalls from inside a test.
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed", "book", f"BOOK={folder}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(ROOT),
+            "-o",
+            ".venv/.installed",
+            "book",
+            f"BOOK={folder}",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -63,7 +77,14 @@ def _build(folder: Path) -> subprocess.CompletedProcess:
         (GOOD_CODE, "See {ref}`no-such-label`.", False),
         ("import sys\nprint('noise', file=sys.stderr)", "Text.", False),
     ],
-    ids=["good", "cell-raises", "unknown-footcite", "unknown-cite", "broken-reference", "stderr-output"],
+    ids=[
+        "good",
+        "cell-raises",
+        "unknown-footcite",
+        "unknown-cite",
+        "broken-reference",
+        "stderr-output",
+    ],
 )
 def test_strict_build(tmp_path, code, markdown, should_build):
     _make_book(tmp_path, code, markdown)

@@ -124,5 +124,7 @@ def test_missing_file(tmp_path, monkeypatch):
 def test_npz_missing_arrays(tmp_path):
     path = tmp_path / "partial.npz"
     _write_small_npz(path, y_train=None, y_test=None)
-    with pytest.raises(ValueError, match=r"^path: .*partial\.npz lacks the arrays \['y_train', 'y_test'\]"):
+    with pytest.raises(
+        ValueError, match=r"^path: .*partial\.npz lacks the arrays \['y_train', 'y_test'\]"
+    ):
         load_mnist(path)

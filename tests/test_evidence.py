@@ -17,7 +17,13 @@ def test_seed_is_deterministic_and_depends_on_every_key(monkeypatch):
     monkeypatch.delenv(ev.SEED_OFFSET_VARIABLE, raising=False)
     assert ev.seed(6) == ev.seed(6)
     assert ev.seed("placement", 3) == ev.seed("placement", 3)
-    values = {ev.seed(6), ev.seed(7), ev.seed("placement", 3), ev.seed("placement", 4), ev.seed(6, 0)}
+    values = {
+        ev.seed(6),
+        ev.seed(7),
+        ev.seed("placement", 3),
+        ev.seed("placement", 4),
+        ev.seed(6, 0),
+    }
     assert len(values) == 5
     assert all(0 <= v < 2**32 for v in values)
     # A known value: the hash must not change between releases, or stored outputs would.
@@ -60,7 +66,16 @@ def test_rng_is_seeded_from_seed(monkeypatch):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("keys, error", [((), TypeError), ((1.5,), TypeError), ((True,), TypeError), ((-1,), ValueError), ((None,), TypeError)])
+@pytest.mark.parametrize(
+    "keys, error",
+    [
+        ((), TypeError),
+        ((1.5,), TypeError),
+        ((True,), TypeError),
+        ((-1,), ValueError),
+        ((None,), TypeError),
+    ],
+)
 def test_bad_seed_keys(keys, error):
     with pytest.raises(error, match="seed"):
         ev.seed(*keys)
@@ -107,7 +122,10 @@ def test_sample_arithmetic():
         a - ev.sample([1.0, 2.0])
 
 
-@pytest.mark.parametrize("values, error", [([], ValueError), ([[1.0, 2.0]], ValueError), ([1.0, np.nan], ValueError), (["a"], TypeError)])
+@pytest.mark.parametrize(
+    "values, error",
+    [([], ValueError), ([[1.0, 2.0]], ValueError), ([1.0, np.nan], ValueError), (["a"], TypeError)],
+)
 def test_bad_samples(values, error):
     with pytest.raises(error, match="values"):
         ev.sample(values)
@@ -251,7 +269,17 @@ def test_rounded(value, fmt, expected):
     assert len(repr(out)) <= 9
 
 
-@pytest.mark.parametrize("value, fmt, error", [(1.0, "", ValueError), (1.0, ".2s", ValueError), (1.0, None, ValueError), (1.5, "d", ValueError), (float("nan"), ".1f", ValueError), (True, ".1f", TypeError)])
+@pytest.mark.parametrize(
+    "value, fmt, error",
+    [
+        (1.0, "", ValueError),
+        (1.0, ".2s", ValueError),
+        (1.0, None, ValueError),
+        (1.5, "d", ValueError),
+        (float("nan"), ".1f", ValueError),
+        (True, ".1f", TypeError),
+    ],
+)
 def test_rounded_rejects(value, fmt, error):
     with pytest.raises(error):
         ev.rounded(value, fmt)

@@ -41,7 +41,11 @@ def _close_figures():
 
 def _text(artist) -> str:
     """A title's text with line breaks and repeated spaces collapsed."""
-    return " ".join(artist.get_text().split()) if hasattr(artist, "get_text") else " ".join(artist.split())
+    return (
+        " ".join(artist.get_text().split())
+        if hasattr(artist, "get_text")
+        else " ".join(artist.split())
+    )
 
 
 def _kurtosis(values: np.ndarray) -> float:
@@ -72,7 +76,14 @@ def test_bnlib_is_batch_normalization_only():
     import pkgutil
 
     assert {m.name for m in pkgutil.iter_modules(bnlib.__path__)} == {
-        "_checks", "batchnorm", "data", "folding", "gradcheck", "nn", "scalers", "variants"
+        "_checks",
+        "batchnorm",
+        "data",
+        "folding",
+        "gradcheck",
+        "nn",
+        "scalers",
+        "variants",
     }
 
 
@@ -83,9 +94,15 @@ def test_bnlib_is_batch_normalization_only():
 @pytest.mark.parametrize("feature_std", [1e-3, 0.03, 1.0, 7.0])
 @pytest.mark.parametrize("epsilon", [1e-5, 1e-3, 0.1])
 def test_feature_example_matches_the_algorithm_and_the_damping_formula(feature_std, epsilon):
-    ex = ia.gamma_beta_epsilon_example(gamma=1.7, beta=-0.4, epsilon=epsilon,
-                                       feature_std=feature_std, feature_mean=5.0, batch_size=32,
-                                       seed=3)
+    ex = ia.gamma_beta_epsilon_example(
+        gamma=1.7,
+        beta=-0.4,
+        epsilon=epsilon,
+        feature_std=feature_std,
+        feature_mean=5.0,
+        batch_size=32,
+        seed=3,
+    )
     # The batch is standardized, then scaled: its statistics are the requested ones.
     assert ex.x.shape == ex.x_hat.shape == ex.y.shape == (32,)
     assert ex.mean == pytest.approx(5.0, rel=REL)
@@ -103,8 +120,12 @@ def test_feature_example_matches_the_algorithm_and_the_damping_formula(feature_s
 def test_epsilon_damping_keras_against_pytorch_as_chapter_3_states():
     # A feature with batch std 0.01 (variance 1e-4): Keras's 1e-3 keeps 30 % of unit scale,
     # PyTorch's 1e-5 keeps 95 %.
-    assert ia.epsilon_damping(0.01, ia.KERAS_EPSILON) == pytest.approx(0.01 / math.sqrt(1.1e-3), rel=REL)
-    assert ia.epsilon_damping(0.01, ia.TORCH_EPSILON) == pytest.approx(0.01 / math.sqrt(1.1e-4), rel=REL)
+    assert ia.epsilon_damping(0.01, ia.KERAS_EPSILON) == pytest.approx(
+        0.01 / math.sqrt(1.1e-3), rel=REL
+    )
+    assert ia.epsilon_damping(0.01, ia.TORCH_EPSILON) == pytest.approx(
+        0.01 / math.sqrt(1.1e-4), rel=REL
+    )
     assert ia.KERAS_EPSILON == 1e-3 and ia.TORCH_EPSILON == 1e-5
     # Limits: 1 - eps / (2 sigma^2) for sigma^2 >> eps, sigma / sqrt(eps) for sigma^2 << eps.
     assert ia.epsilon_damping(10.0, 1e-3) == pytest.approx(1 - 1e-3 / 200, rel=1e-9)
@@ -124,13 +145,17 @@ def test_feature_example_is_deterministic_given_the_seed():
 
 
 def test_plot_gamma_beta_epsilon_draws_the_computed_numbers():
-    settings = dict(gamma=[1.0, 2.0, 1.0], beta=[0.0, 1.0, 0.0], epsilon=[1e-3, 1e-3, 1e-5],
-                    feature_std=[1.0, 1.0, 0.01])
+    settings = dict(
+        gamma=[1.0, 2.0, 1.0],
+        beta=[0.0, 1.0, 0.0],
+        epsilon=[1e-3, 1e-3, 1e-5],
+        feature_std=[1.0, 1.0, 0.01],
+    )
     fig = ia.plot_gamma_beta_epsilon(**settings, seed=2)
     axes = np.array(fig.axes).reshape(3, 3)
     for row, (g, b, e, s) in enumerate(zip(*settings.values())):
         ex = ia.gamma_beta_epsilon_example(gamma=g, beta=b, epsilon=e, feature_std=s, seed=2)
-        x_strip, y_strip = axes[row, 1].collections[1:3]   # [0] is the LineCollection
+        x_strip, y_strip = axes[row, 1].collections[1:3]  # [0] is the LineCollection
         np.testing.assert_allclose(x_strip.get_offsets()[:, 0], ex.x_hat, rtol=REL)
         np.testing.assert_allclose(y_strip.get_offsets()[:, 0], ex.y, rtol=REL)
         np.testing.assert_allclose(axes[row, 0].collections[0].get_offsets()[:, 0], ex.x, rtol=REL)
@@ -174,7 +199,11 @@ def test_plot_gamma_beta_epsilon_does_not_modify_sequences():
         (dict(batch_size=1), ValueError, "batch_size"),
         (dict(batch_size=8.0), TypeError, "batch_size"),
         (dict(seed=-1), ValueError, "seed"),
-        (dict(gamma=[1.0, 2.0], epsilon=[1e-3, 1e-4, 1e-5]), ValueError, "gamma has 2, epsilon has 3"),
+        (
+            dict(gamma=[1.0, 2.0], epsilon=[1e-3, 1e-4, 1e-5]),
+            ValueError,
+            "gamma has 2, epsilon has 3",
+        ),
         (dict(gamma=[]), ValueError, "gamma"),
         (dict(gamma=[[1.0]]), ValueError, "gamma"),
         (dict(title=3), TypeError, "title"),
@@ -204,7 +233,9 @@ def test_moving_average_theory(momentum):
     # The long-run variance of rho * a + (1 - rho) * b with b of variance s^2: s^2 (1-rho)/(1+rho).
     assert th.mean_noise**2 == pytest.approx((1 / 16) * (1 - momentum) / (1 + momentum), rel=REL)
     assert th.batch_mean_noise == 0.25 and th.variance_level == 15 / 16 and th.batch_size == 16
-    assert th.variance_noise**2 == pytest.approx(2 * 15 / 16**2 * (1 - momentum) / (1 + momentum), rel=REL)
+    assert th.variance_noise**2 == pytest.approx(
+        2 * 15 / 16**2 * (1 - momentum) / (1 + momentum), rel=REL
+    )
     assert ia.moving_average_theory(0.99).half_life == pytest.approx(68.9676, abs=1e-4)
 
 
@@ -225,11 +256,11 @@ def test_moving_average_lags_a_jump_by_its_half_life_and_a_drift_by_rho_over_one
     tr = ia.moving_average_trace(momentum=rho, jump=jump, drift=drift, n_steps=600, seed=0)
     assert (tr.jump_step, tr.ramp_step) == (200, 400)
     np.testing.assert_array_equal(tr.true_mean[:199], 0.0)
-    gap = tr.true_mean - tr.expected_moving_mean            # the lag part of the error (no noise)
+    gap = tr.true_mean - tr.expected_moving_mean  # the lag part of the error (no noise)
     # k steps after the jump, the expectation still misses jump * rho**k.
     for k in (1, 5, 20):
         assert gap[tr.jump_step - 2 + k] == pytest.approx(jump * rho**k, rel=1e-9)
-    k_half = round(tr.theory.half_life)                       # 7 steps for rho = 0.9
+    k_half = round(tr.theory.half_life)  # 7 steps for rho = 0.9
     assert gap[tr.jump_step - 2 + k_half] / jump == pytest.approx(0.5, abs=0.06)
     # 200 steps into the drift (rho**200 ~ 7e-10 of the transient left) the average trails the
     # true mean by rho / (1 - rho) steps of drift.
@@ -244,13 +275,17 @@ def test_moving_average_noise_matches_theory_across_replicas():
     t = tr.jump_step - 2
     deviation = tr.moving_mean[t] - tr.expected_moving_mean[t]
     assert deviation.std() == pytest.approx(tr.noise_std[t], rel=5 * 0.016)
-    assert tr.noise_std[t] == pytest.approx(tr.theory.mean_noise * math.sqrt(1 - 0.99 ** (2 * (t + 1))), rel=REL)
+    assert tr.noise_std[t] == pytest.approx(
+        tr.theory.mean_noise * math.sqrt(1 - 0.99 ** (2 * (t + 1))), rel=REL
+    )
     # The batch means scatter by 1/sqrt(m) (SE 0.016 relative over 2,000 replicas).
     assert tr.batch_mean[t].std() == pytest.approx(0.5, rel=5 * 0.016)
     # The moving variance averages the biased batch variance: its expectation is the moving
     # average of (m-1)/m (SE: long-run noise / sqrt(2000)).
     se = tr.theory.variance_noise / math.sqrt(2000)
-    assert tr.moving_variance[-1].mean() == pytest.approx(tr.expected_moving_variance[-1], abs=5 * se)
+    assert tr.moving_variance[-1].mean() == pytest.approx(
+        tr.expected_moving_variance[-1], abs=5 * se
+    )
     assert tr.expected_moving_variance[-1] == pytest.approx(0.75 + 0.25 * 0.99**600, rel=1e-9)
     assert tr.moving_variance[-1].std() == pytest.approx(tr.theory.variance_noise, rel=5 * 0.016)
 
@@ -308,11 +343,17 @@ def test_batch_statistics_spread_matches_theory(m, distribution):
     assert sp.batch_mean.shape == sp.batch_variance.shape == (n,)
     assert sp.theory_mean_std == 1 / math.sqrt(m) and sp.theory_variance_mean == (m - 1) / m
     # sigma / sqrt(m), for any distribution (standard error of a sample std, from its kurtosis).
-    assert sp.mean_std == pytest.approx(sp.theory_mean_std, abs=5 * _sd_standard_error(sp.batch_mean))
+    assert sp.mean_std == pytest.approx(
+        sp.theory_mean_std, abs=5 * _sd_standard_error(sp.batch_mean)
+    )
     # The biased variance averages (m-1)/m sigma^2 (standard error sd / sqrt(n)).
-    assert sp.variance_mean == pytest.approx(sp.theory_variance_mean, abs=5 * sp.variance_std / math.sqrt(n))
+    assert sp.variance_mean == pytest.approx(
+        sp.theory_variance_mean, abs=5 * sp.variance_std / math.sqrt(n)
+    )
     # Its spread: sqrt(2 (m-1)) / m for normal data, larger for the heavy-tailed ReLU feature.
-    assert sp.variance_std == pytest.approx(sp.theory_variance_std, abs=5 * _sd_standard_error(sp.batch_variance))
+    assert sp.variance_std == pytest.approx(
+        sp.theory_variance_std, abs=5 * _sd_standard_error(sp.batch_variance)
+    )
     if distribution == "normal":
         assert sp.theory_variance_std == pytest.approx(math.sqrt(2 * (m - 1)) / m, rel=REL)
     # The values themselves: standardized (mean 0, std 1) whatever the distribution.
@@ -346,13 +387,17 @@ def test_plot_batch_size_draws_the_histograms_and_overlays_theory():
     axes = np.array(fig.axes).reshape(2, 2)
     for row, m in enumerate([4, 64]):
         sp = ia.batch_statistics_spread(m, 3000, "normal", 7)
-        hist = axes[row, 0].patches[0]                    # the stairs of the batch means
+        hist = axes[row, 0].patches[0]  # the stairs of the batch means
         counts, edges = np.histogram(sp.batch_mean, np.linspace(-2.5, 2.5, 101))
         heights = counts / (3000 * (edges[1] - edges[0]))
         np.testing.assert_allclose(hist.get_data().values, heights, rtol=REL)
-        dashed = [line.get_xdata()[0] for line in axes[row, 0].lines if line.get_linestyle() == "--"]
+        dashed = [
+            line.get_xdata()[0] for line in axes[row, 0].lines if line.get_linestyle() == "--"
+        ]
         np.testing.assert_allclose(sorted(dashed), [-1 / math.sqrt(m), 1 / math.sqrt(m)], rtol=REL)
-        marker = [line for line in axes[row, 1].lines if line.get_label() == "$(m-1)/m\\;\\sigma^2$"][0]
+        marker = [
+            line for line in axes[row, 1].lines if line.get_label() == "$(m-1)/m\\;\\sigma^2$"
+        ][0]
         assert marker.get_xdata()[0] == pytest.approx((m - 1) / m, rel=REL)
         assert f"±{sp.mean_std:.3f}" in _text(axes[row, 0].get_title())
         assert f"average {sp.variance_mean:.3f}" in _text(axes[row, 1].get_title())
@@ -380,11 +425,18 @@ def test_plot_batch_size_rejects_bad_arguments(kwargs, error, name):
 def test_plots_are_deterministic_given_the_seed():
     for plot in (ia.plot_gamma_beta_epsilon, ia.plot_moving_average, ia.plot_batch_size):
         a, b, c = plot(seed=11), plot(seed=11), plot(seed=12)
-        data = [np.concatenate([np.ravel(line.get_ydata()) for line in fig.axes[0].lines]
-                               + [np.ravel(col.get_offsets()) for col in fig.axes[0].collections]
-                               + [np.ravel(p.get_data().values) for p in fig.axes[0].patches
-                                  if hasattr(p, "get_data")])
-                for fig in (a, b, c)]
+        data = [
+            np.concatenate(
+                [np.ravel(line.get_ydata()) for line in fig.axes[0].lines]
+                + [np.ravel(col.get_offsets()) for col in fig.axes[0].collections]
+                + [
+                    np.ravel(p.get_data().values)
+                    for p in fig.axes[0].patches
+                    if hasattr(p, "get_data")
+                ]
+            )
+            for fig in (a, b, c)
+        ]
         np.testing.assert_array_equal(data[0], data[1])
         assert not np.array_equal(data[0], data[2]), plot.__name__
 
@@ -394,18 +446,30 @@ def test_plots_are_deterministic_given_the_seed():
 
 
 EXPLORERS = [
-    (ia.explore_gamma_beta_epsilon, "plot_gamma_beta_epsilon",
-     {"gamma": 2.0, "beta": -1.0, "epsilon": 1e-5, "feature_std": 0.01}),
-    (ia.explore_moving_average, "plot_moving_average",
-     {"momentum": 0.999, "batch_size": 4, "jump": -2.0, "drift": 0.5, "n_steps": 1200}),
-    (ia.explore_batch_size, "plot_batch_size",
-     {"batch_size": 64, "n_batches": 500, "distribution": "relu"}),
+    (
+        ia.explore_gamma_beta_epsilon,
+        "plot_gamma_beta_epsilon",
+        {"gamma": 2.0, "beta": -1.0, "epsilon": 1e-5, "feature_std": 0.01},
+    ),
+    (
+        ia.explore_moving_average,
+        "plot_moving_average",
+        {"momentum": 0.999, "batch_size": 4, "jump": -2.0, "drift": 0.5, "n_steps": 1200},
+    ),
+    (
+        ia.explore_batch_size,
+        "plot_batch_size",
+        {"batch_size": 64, "n_batches": 500, "distribution": "relu"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("explore", "plot_name", "changes"), EXPLORERS, ids=lambda v: getattr(v, "__name__", ""))
-def test_explorer_builds_headless_and_a_slider_change_redraws(explore, plot_name, changes, monkeypatch,
-                                                              capsys):
+@pytest.mark.parametrize(
+    ("explore", "plot_name", "changes"), EXPLORERS, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_explorer_builds_headless_and_a_slider_change_redraws(
+    explore, plot_name, changes, monkeypatch, capsys
+):
     import ipywidgets as widgets
 
     calls = []
@@ -421,14 +485,14 @@ def test_explorer_builds_headless_and_a_slider_change_redraws(explore, plot_name
     assert set(changes) == set(ui.controls)
     # Nothing is drawn until a frontend shows the widget (a headless run stores no figure) ...
     assert ui.draw_count == 0 and calls == [] and ui.image.value == b""
-    ui.image._view_count = 1                             # what JupyterLab reports when it shows it
+    ui.image._view_count = 1  # what JupyterLab reports when it shows it
     assert ui.draw_count == 1 and len(calls) == 1
     assert ui.image.value[:8] == b"\x89PNG\r\n\x1a\n"
-    ui.image._view_count = 2                             # a second view does not redraw
+    ui.image._view_count = 2  # a second view does not redraw
     assert ui.draw_count == 1
     for name, value in changes.items():
         before = ui.image.value
-        ui.controls[name].value = value                  # what moving the slider does
+        ui.controls[name].value = value  # what moving the slider does
         assert calls[-1][name] == value, name
         assert ui.last_values[name] == value
         assert ui.image.value[:8] == b"\x89PNG\r\n\x1a\n" and ui.image.value != before, name
@@ -446,7 +510,9 @@ def test_explorer_sliders_cover_the_values_the_chapters_discuss():
     for value in (1e-3, 1e-5):
         eps.value = value
         assert eps.value == value
-    assert all(c.continuous_update is False for c in ia.explore_gamma_beta_epsilon().controls.values())
+    assert all(
+        c.continuous_update is False for c in ia.explore_gamma_beta_epsilon().controls.values()
+    )
     momentum = ia.explore_moving_average().controls["momentum"]
     assert {0.9, 0.99, 0.999} <= set(momentum.options)
     sizes = ia.explore_batch_size().controls["batch_size"]
@@ -479,24 +545,36 @@ def test_chapter_has_the_widget_cells_hidden_from_the_book_and_no_widget_state(n
     # Widget state in the notebook would make the book load require.js and the widget manager
     # from a CDN (myst-nb embeds it); the book must work offline.
     assert "widgets" not in nb["metadata"], f"{name}: strip metadata.widgets"
-    cells = {fn: [c for c in nb["cells"] if c["cell_type"] == "code" and f"{fn}()" in "".join(c["source"])]
-             for fn in CHAPTERS[name]}
+    cells = {
+        fn: [
+            c for c in nb["cells"] if c["cell_type"] == "code" and f"{fn}()" in "".join(c["source"])
+        ]
+        for fn in CHAPTERS[name]
+    }
     for fn, found in cells.items():
         assert len(found) == 1, f"{name}: expected one cell calling {fn}()"
         cell = found[0]
-        assert "remove-cell" in cell["metadata"].get("tags", []), f"{name}: {fn} cell not tagged remove-cell"
+        assert "remove-cell" in cell["metadata"].get("tags", []), (
+            f"{name}: {fn} cell not tagged remove-cell"
+        )
         assert "".join(cell["source"]).startswith("# NBVAL_IGNORE_OUTPUT"), fn
     # Each static figure is drawn by the matching plot_* function, in a cell the book shows.
     for fn in CHAPTERS[name]:
         plot = fn.replace("explore_", "plot_")
-        static = [c for c in nb["cells"] if c["cell_type"] == "code" and plot in "".join(c["source"])]
-        assert static and all("remove-cell" not in c["metadata"].get("tags", []) for c in static), plot
+        static = [
+            c for c in nb["cells"] if c["cell_type"] == "code" and plot in "".join(c["source"])
+        ]
+        assert static and all("remove-cell" not in c["metadata"].get("tags", []) for c in static), (
+            plot
+        )
 
 
 def test_long_titles_wrap_between_words_and_never_inside_math():
-    text = r"$\sigma^2_\mathcal{B}$ = 9.0e-04 is not large against $\epsilon = 10^{-3}$: it is damped"
+    text = (
+        r"$\sigma^2_\mathcal{B}$ = 9.0e-04 is not large against $\epsilon = 10^{-3}$: it is damped"
+    )
     wrapped = ia._wrap(text, 30)
     assert " ".join(wrapped.split()) == text
     for line in wrapped.split("\n"):
-        assert line.count("$") % 2 == 0, line        # every line holds whole math expressions
+        assert line.count("$") % 2 == 0, line  # every line holds whole math expressions
     assert ia._wrap("short title", 95) == "short title"

@@ -20,7 +20,6 @@ import pytest
 import bnlib
 from bnlib import batch_norm_inference, fold_batch_norm
 
-
 F32_EPS = float(np.finfo(np.float32).eps)
 ULPS_KERAS = 16
 EPS = 1e-3
@@ -32,7 +31,9 @@ def conv2d_valid(x, kernel, bias=None):
     x: (N, H, W, C_in); kernel: (kh, kw, C_in, C) -> (N, H - kh + 1, W - kw + 1, C).
     """
     kh, kw = kernel.shape[:2]
-    patches = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # N,H',W',C_in,kh,kw
+    patches = np.lib.stride_tricks.sliding_window_view(
+        x, (kh, kw), axis=(1, 2)
+    )  # N,H',W',C_in,kh,kw
     out = np.einsum("nhwcij,ijcd->nhwd", patches, kernel)
     return out if bias is None else out + bias
 
@@ -44,7 +45,9 @@ def bn_parameters(rng, channels, dtype=np.float64):
         beta=rng.normal(0.0, 1.0, channels).astype(dtype),
         moving_mean=rng.normal(0.0, 3.0, channels).astype(dtype),
         # Some variances comparable to epsilon, so leaving epsilon out would show.
-        moving_variance=np.concatenate([[1e-4, 2e-3], rng.uniform(0.1, 5.0, channels - 2)]).astype(dtype),
+        moving_variance=np.concatenate([[1e-4, 2e-3], rng.uniform(0.1, 5.0, channels - 2)]).astype(
+            dtype
+        ),
     )
 
 
@@ -83,7 +86,9 @@ def test_folded_layer_equals_layer_then_inference_bn_float64(rng, case, use_bias
 
     assert k.shape == kernel.shape and b.shape == (channels,)
     assert k.dtype == np.float64 and b.dtype == np.float64
-    scale_of_output = np.abs(x).max() * np.abs(k).sum(axis=tuple(range(k.ndim - 1))).max() + np.abs(b).max()
+    scale_of_output = (
+        np.abs(x).max() * np.abs(k).sum(axis=tuple(range(k.ndim - 1))).max() + np.abs(b).max()
+    )
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * scale_of_output)
 
 
@@ -103,13 +108,21 @@ def test_default_epsilon_is_keras(rng):
     np.testing.assert_array_equal(
         fold_batch_norm(kernel, None, **p)[0], fold_batch_norm(kernel, None, epsilon=1e-3, **p)[0]
     )
-    assert not np.allclose(fold_batch_norm(kernel, None, **p)[0], fold_batch_norm(kernel, None, epsilon=1e-5, **p)[0])
+    assert not np.allclose(
+        fold_batch_norm(kernel, None, **p)[0], fold_batch_norm(kernel, None, epsilon=1e-5, **p)[0]
+    )
 
 
 def test_float32_in_float32_out_and_lists_accepted(rng):
     p = bn_parameters(rng, 3, np.float32)
-    k, b = fold_batch_norm(rng.normal(size=(4, 3)).astype(np.float32), None, None, None,
-                           p["moving_mean"], p["moving_variance"])
+    k, b = fold_batch_norm(
+        rng.normal(size=(4, 3)).astype(np.float32),
+        None,
+        None,
+        None,
+        p["moving_mean"],
+        p["moving_variance"],
+    )
     assert k.dtype == np.float32 and b.dtype == np.float32
     k, b = fold_batch_norm([[1, 2], [3, 4]], [0, 0], [1, 1], [0, 0], [0, 0], [1, 1])
     assert k.dtype == np.float64 and b.dtype == np.float64
@@ -169,7 +182,9 @@ def _keras_pair(kind, rng, use_bias, scale, center):
 
 
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no-bias"])
-@pytest.mark.parametrize("affine", [(True, True), (False, False)], ids=["gamma-beta", "no-gamma-beta"])
+@pytest.mark.parametrize(
+    "affine", [(True, True), (False, False)], ids=["gamma-beta", "no-gamma-beta"]
+)
 @pytest.mark.parametrize("kind", ["dense", "conv2d"])
 def test_folded_keras_layer_matches_keras_layer_then_bn(rng, kind, use_bias, affine):
     keras = _keras()
@@ -203,7 +218,9 @@ def test_folded_keras_layer_matches_keras_layer_then_bn(rng, kind, use_bias, aff
             np.abs(b.astype(np.float64)),
         )
     ratio = float(np.max(np.abs(got.astype(np.float64) - expected) / (F32_EPS * S)))
-    assert ratio <= ULPS_KERAS, f"|folded - keras| reaches {ratio:.3g} eps32 * S (allowed {ULPS_KERAS})"
+    assert ratio <= ULPS_KERAS, (
+        f"|folded - keras| reaches {ratio:.3g} eps32 * S (allowed {ULPS_KERAS})"
+    )
 
 
 def test_keras_comparison_would_catch_a_folding_error(rng):
@@ -212,8 +229,15 @@ def test_keras_comparison_would_catch_a_folding_error(rng):
     keras.utils.set_random_seed(7)
     model, layer, bn, x = _keras_pair("dense", rng, True, True, True)
     expected = np.asarray(model(x, training=False)).astype(np.float64)
-    k, b = fold_batch_norm(layer.kernel.numpy(), layer.bias.numpy(), bn.gamma.numpy(), bn.beta.numpy(),
-                           bn.moving_mean.numpy(), bn.moving_variance.numpy(), epsilon=1e-12)
+    k, b = fold_batch_norm(
+        layer.kernel.numpy(),
+        layer.bias.numpy(),
+        bn.gamma.numpy(),
+        bn.beta.numpy(),
+        bn.moving_mean.numpy(),
+        bn.moving_variance.numpy(),
+        epsilon=1e-12,
+    )
     got = x.astype(np.float64) @ k + b
     S = np.abs(x.astype(np.float64)) @ np.abs(k.astype(np.float64)) + np.abs(b)
     assert float(np.max(np.abs(got - expected) / (F32_EPS * S))) > 1e3
@@ -243,23 +267,55 @@ def _with(name, index, value):
 BAD = {  # id: (overrides, exception, message pattern)
     "kernel-1d": (dict(kernel=np.ones(3)), ValueError, r"^kernel must have at least 2 dimensions"),
     "kernel-scalar": (dict(kernel=1.0), ValueError, r"^kernel must have at least 2 dimensions"),
-    "kernel-nan": (dict(kernel=_with("kernel", (1, 2), np.nan)), ValueError, r"^kernel contains 1 NaN"),
-    "kernel-inf": (dict(kernel=_with("kernel", (0, 0), np.inf)), ValueError, r"^kernel contains 1 NaN or inf"),
+    "kernel-nan": (
+        dict(kernel=_with("kernel", (1, 2), np.nan)),
+        ValueError,
+        r"^kernel contains 1 NaN",
+    ),
+    "kernel-inf": (
+        dict(kernel=_with("kernel", (0, 0), np.inf)),
+        ValueError,
+        r"^kernel contains 1 NaN or inf",
+    ),
     "kernel-string": (dict(kernel="weights"), TypeError, r"^kernel must be an array of numbers"),
     "kernel-complex": (dict(kernel=np.ones((4, C)) * 1j), TypeError, r"^kernel must be real"),
-    "kernel-object": (dict(kernel=np.array([[1, None, 2]], dtype=object)), TypeError, r"^kernel must be an array of real"),
-    "bias-too-long": (dict(bias=np.zeros(4)), ValueError, r"^bias must have shape \(3,\) \(one value per output channel"),
+    "kernel-object": (
+        dict(kernel=np.array([[1, None, 2]], dtype=object)),
+        TypeError,
+        r"^kernel must be an array of real",
+    ),
+    "bias-too-long": (
+        dict(bias=np.zeros(4)),
+        ValueError,
+        r"^bias must have shape \(3,\) \(one value per output channel",
+    ),
     "bias-2d": (dict(bias=np.zeros((1, C))), ValueError, r"^bias must have shape \(3,\)"),
     "bias-scalar": (dict(bias=0.0), ValueError, r"^bias must have shape \(3,\)"),
     "bias-nan": (dict(bias=_with("bias", 0, np.nan)), ValueError, r"^bias contains 1 NaN"),
     "gamma-too-short": (dict(gamma=np.ones(2)), ValueError, r"^gamma must have shape \(3,\)"),
-    "gamma-inf": (dict(gamma=_with("gamma", 1, -np.inf)), ValueError, r"^gamma contains 1 NaN or inf"),
+    "gamma-inf": (
+        dict(gamma=_with("gamma", 1, -np.inf)),
+        ValueError,
+        r"^gamma contains 1 NaN or inf",
+    ),
     "gamma-string": (dict(gamma="ones"), TypeError, r"^gamma must be an array of numbers"),
     "beta-wrong-shape": (dict(beta=np.zeros((C, 1))), ValueError, r"^beta must have shape \(3,\)"),
     "beta-nan": (dict(beta=_with("beta", 2, np.nan)), ValueError, r"^beta contains 1 NaN"),
-    "moving-mean-wrong-shape": (dict(moving_mean=np.zeros(4)), ValueError, r"^moving_mean must have shape \(3,\)"),
-    "moving-mean-none": (dict(moving_mean=None), TypeError, r"^moving_mean must be an array of real numbers"),
-    "moving-mean-nan": (dict(moving_mean=_with("moving_mean", 0, np.nan)), ValueError, r"^moving_mean contains 1 NaN"),
+    "moving-mean-wrong-shape": (
+        dict(moving_mean=np.zeros(4)),
+        ValueError,
+        r"^moving_mean must have shape \(3,\)",
+    ),
+    "moving-mean-none": (
+        dict(moving_mean=None),
+        TypeError,
+        r"^moving_mean must be an array of real numbers",
+    ),
+    "moving-mean-nan": (
+        dict(moving_mean=_with("moving_mean", 0, np.nan)),
+        ValueError,
+        r"^moving_mean contains 1 NaN",
+    ),
     "moving-variance-wrong-shape": (
         dict(moving_variance=np.ones(2)),
         ValueError,
@@ -275,7 +331,11 @@ BAD = {  # id: (overrides, exception, message pattern)
         ValueError,
         r"^moving_variance contains 1 NaN or inf",
     ),
-    "moving-variance-none": (dict(moving_variance=None), TypeError, r"^moving_variance must be an array of real"),
+    "moving-variance-none": (
+        dict(moving_variance=None),
+        TypeError,
+        r"^moving_variance must be an array of real",
+    ),
     "epsilon-zero": (dict(epsilon=0.0), ValueError, r"^epsilon must be a positive number"),
     "epsilon-negative": (dict(epsilon=-1e-3), ValueError, r"^epsilon must be a positive number"),
     "epsilon-nan": (dict(epsilon=float("nan")), ValueError, r"^epsilon must be finite"),

@@ -98,41 +98,86 @@ def write_malformed_submissions(folder: Path) -> dict[str, str]:
     # the cells the grader relies on
     variant("null_source", set_source(None), 'code cell 3 has "source": null, expected text')
     variant("numeric_source", set_source(42), 'code cell 3 has "source": 42, expected text')
-    variant("source_list_with_a_number", set_source(["x = 1\n", 7]),
-            'code cell 3 has a "source" list whose item 2 is the number 7, expected text')
-    variant("source_list_with_null", set_source(["x = 1\n", None]),
-            'code cell 3 has a "source" list whose item 2 is null, expected text')
-    variant("markdown_null_source", set_source(None, markdown),
-            f'cell {markdown + 1} (a markdown cell) has "source": null, expected text')
+    variant(
+        "source_list_with_a_number",
+        set_source(["x = 1\n", 7]),
+        'code cell 3 has a "source" list whose item 2 is the number 7, expected text',
+    )
+    variant(
+        "source_list_with_null",
+        set_source(["x = 1\n", None]),
+        'code cell 3 has a "source" list whose item 2 is null, expected text',
+    )
+    variant(
+        "markdown_null_source",
+        set_source(None, markdown),
+        f'cell {markdown + 1} (a markdown cell) has "source": null, expected text',
+    )
     variant("no_source", lambda nb: nb["cells"][0].pop("source"), 'code cell 1 has no "source"')
     variant("no_cells", lambda nb: nb.pop("cells"), 'it has no "cells" list')
-    variant("cells_not_a_list", lambda nb: nb.__setitem__("cells", {"0": {}}),
-            '"cells" is an object, expected a list of cells')
-    variant("cell_without_type", lambda nb: nb["cells"][1].pop("cell_type"),
-            'cell 2 has no "cell_type"')
-    variant("cell_not_an_object", lambda nb: nb["cells"].__setitem__(1, "print(1)"),
-            'cell 2 is the string "print(1)", expected a cell (a JSON object)')
-    variant("unknown_cell_type", lambda nb: nb["cells"][1].__setitem__("cell_type", "heading"),
-            'cell 2 has "cell_type": "heading", expected "code", "markdown" or "raw"')
-    variant("lone_surrogate", set_source("x = '\ud800'"),
-            "code cell 3 holds text that is not valid Unicode")
+    variant(
+        "cells_not_a_list",
+        lambda nb: nb.__setitem__("cells", {"0": {}}),
+        '"cells" is an object, expected a list of cells',
+    )
+    variant(
+        "cell_without_type", lambda nb: nb["cells"][1].pop("cell_type"), 'cell 2 has no "cell_type"'
+    )
+    variant(
+        "cell_not_an_object",
+        lambda nb: nb["cells"].__setitem__(1, "print(1)"),
+        'cell 2 is the string "print(1)", expected a cell (a JSON object)',
+    )
+    variant(
+        "unknown_cell_type",
+        lambda nb: nb["cells"][1].__setitem__("cell_type", "heading"),
+        'cell 2 has "cell_type": "heading", expected "code", "markdown" or "raw"',
+    )
+    variant(
+        "lone_surrogate",
+        set_source("x = '\ud800'"),
+        "code cell 3 holds text that is not valid Unicode",
+    )
     # versions
     for version in (5, 2):
-        variant(f"nbformat_{version}", lambda nb, v=version: nb.__setitem__("nbformat", v),
-                f"nbformat version {version} is not supported")
-    variant("nbformat_text", lambda nb: nb.__setitem__("nbformat", "4"),
-            '"nbformat" is "4", expected the number 4')
+        variant(
+            f"nbformat_{version}",
+            lambda nb, v=version: nb.__setitem__("nbformat", v),
+            f"nbformat version {version} is not supported",
+        )
+    variant(
+        "nbformat_text",
+        lambda nb: nb.__setitem__("nbformat", "4"),
+        '"nbformat" is "4", expected the number 4',
+    )
     variant("no_nbformat", lambda nb: nb.pop("nbformat"), 'it has no "nbformat" version')
-    _write_json(folder / "nbformat_3_null_input.ipynb", {
-        "nbformat": 3, "nbformat_minor": 0, "metadata": {},
-        "worksheets": [{"metadata": {}, "cells": [
-            {"cell_type": "code", "input": None, "language": "python", "outputs": [],
-             "metadata": {}},
-        ]}],
-    })
+    _write_json(
+        folder / "nbformat_3_null_input.ipynb",
+        {
+            "nbformat": 3,
+            "nbformat_minor": 0,
+            "metadata": {},
+            "worksheets": [
+                {
+                    "metadata": {},
+                    "cells": [
+                        {
+                            "cell_type": "code",
+                            "input": None,
+                            "language": "python",
+                            "outputs": [],
+                            "metadata": {},
+                        },
+                    ],
+                }
+            ],
+        },
+    )
     expected["nbformat_3_null_input"] = 'code cell 1 has "source": null, expected text'
-    _write_json(folder / "nbformat_3_unconvertible.ipynb",
-                {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": 5})
+    _write_json(
+        folder / "nbformat_3_unconvertible.ipynb",
+        {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": 5},
+    )
     expected["nbformat_3_unconvertible"] = "the nbformat 3 notebook could not be converted"
     # not notebooks at all
     text = json.dumps(base)
@@ -163,12 +208,15 @@ def write_malformed_submissions(folder: Path) -> dict[str, str]:
         "zip_truncated": (_zip_bytes({"n.ipynb": good})[:500], "not a valid zip file"),
         "zip_not_a_zip": (b"PK\x03\x04 and nothing else", "not a valid zip file"),
         "zip_damaged": (damaged, "the zip file is damaged: n.ipynb cannot be extracted"),
-        "zip_two_notebooks": (_zip_bytes({"a.ipynb": good, "b.ipynb": good}),
-                              "the zip file holds 2 notebooks, expected exactly one"),
+        "zip_two_notebooks": (
+            _zip_bytes({"a.ipynb": good, "b.ipynb": good}),
+            "the zip file holds 2 notebooks, expected exactly one",
+        ),
         "zip_no_notebook": (_zip_bytes({"notes.txt": b"hello"}), "the zip file holds 0 notebooks"),
-        "zip_with_null_source": (_zip_bytes({"n.ipynb": json.dumps(broken).encode()}),
-                                 'n.ipynb in the zip file: code cell 3 has "source": null, '
-                                 'expected text'),
+        "zip_with_null_source": (
+            _zip_bytes({"n.ipynb": json.dumps(broken).encode()}),
+            'n.ipynb in the zip file: code cell 3 has "source": null, expected text',
+        ),
         "zip_bomb": (_forged_zip_bomb(), "uncompressed, above the limit of 200 MB"),
         "zip_empty": (b"", "the file is empty (0 bytes)"),
     }
@@ -301,7 +349,8 @@ def _read_report(csv_path: Path) -> tuple[list[dict], list[dict]]:
 
 
 def test_every_malformed_file_gets_one_not_graded_row_naming_its_problem(
-        tmp_path, private_tmp, autograders, monkeypatch):
+    tmp_path, private_tmp, autograders, monkeypatch
+):
     expected = write_malformed_submissions(tmp_path / "submissions")
 
     def no_worker(*args, **kwargs):
@@ -310,8 +359,13 @@ def test_every_malformed_file_gets_one_not_graded_row_naming_its_problem(
     monkeypatch.setattr(gg, "_run_worker", no_worker)  # it would say so in its row
     report = tmp_path / "report" / "grades.csv"
     lines = []
-    results = grade([tmp_path / "submissions"], OPTIONS, autograders=autograders, report=report,
-                    progress=lambda r: lines.append(gg.summary_line(r)))
+    results = grade(
+        [tmp_path / "submissions"],
+        OPTIONS,
+        autograders=autograders,
+        report=report,
+        progress=lambda r: lines.append(gg.summary_line(r)),
+    )
     by_student = {r.student: r for r in results}
     assert len(results) == len(by_student) == len(expected) >= 40
     assert set(by_student) == set(expected)  # exactly one row each; folder.ipynb not searched
@@ -362,20 +416,40 @@ def test_reading_checks_sizes_before_reading_and_cleans_what_it_keeps(tmp_path):
     assert clean.cells[2].outputs == [] and clean.cells[2].execution_count is None
     assert clean.metadata == {}
     # an nbformat 3 notebook is converted, and keeps its cells
-    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": ""}, "worksheets": [{
-        "metadata": {}, "cells": [
-            {"cell_type": "code", "input": "x = 1", "language": "python", "metadata": {},
-             "outputs": [{"output_type": "pyout", "text": ["1"], "metadata": {}}]},
-            {"cell_type": "heading", "level": 2, "source": "Title", "metadata": {}},
-        ]}]}
+    v3 = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": ""},
+        "worksheets": [
+            {
+                "metadata": {},
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "input": "x = 1",
+                        "language": "python",
+                        "metadata": {},
+                        "outputs": [{"output_type": "pyout", "text": ["1"], "metadata": {}}],
+                    },
+                    {"cell_type": "heading", "level": 2, "source": "Title", "metadata": {}},
+                ],
+            }
+        ],
+    }
     _write_json(tmp_path / "v3.ipynb", v3)
     converted = read_submission(tmp_path / "v3.ipynb")
     cells = [(c.cell_type, c.source) for c in converted.cells]
     assert cells == [("code", "x = 1"), ("markdown", "## Title")]
     # an otter export, with the otter metadata that names the assignment
-    (tmp_path / "export.zip").write_bytes(_zip_bytes({
-        f"{CHAPTER}.ipynb": json.dumps(_student_notebook()).encode(), ".OTTER_LOG": b"",
-        "__MACOSX/._x.ipynb": b"junk"}))
+    (tmp_path / "export.zip").write_bytes(
+        _zip_bytes(
+            {
+                f"{CHAPTER}.ipynb": json.dumps(_student_notebook()).encode(),
+                ".OTTER_LOG": b"",
+                "__MACOSX/._x.ipynb": b"junk",
+            }
+        )
+    )
     assert read_submission(tmp_path / "export.zip").metadata.otter.assignment_name == CHAPTER
 
 
@@ -405,8 +479,9 @@ def _fake_worker(submission, ag_zip, out, log, options, env_dir=None, workers=No
     return True, False
 
 
-def test_a_grader_error_on_one_submission_costs_only_its_row(tmp_path, private_tmp, autograders,
-                                                             monkeypatch):
+def test_a_grader_error_on_one_submission_costs_only_its_row(
+    tmp_path, private_tmp, autograders, monkeypatch
+):
     folder = tmp_path / "submissions"
     folder.mkdir()
     for name in ("alice", "carol"):
@@ -425,8 +500,9 @@ def test_a_grader_error_on_one_submission_costs_only_its_row(tmp_path, private_t
     results = grade([folder], OPTIONS, autograders=autograders, report=report)
     assert [r.student for r in results] == ["alice", "bob", "carol"]
     alice, bob, carol = results
-    assert bob.status == ("not graded: grader error: RuntimeError: "
-                          "something the grader did not expect")
+    assert bob.status == (
+        "not graded: grader error: RuntimeError: something the grader did not expect"
+    )
     assert bob.assignment is None and "please report it" in bob.notes[0], bob.notes
     for r in (alice, carol):
         assert r.status == "graded" and r.assignment == CHAPTER and r.total == 0, r.status
@@ -435,8 +511,9 @@ def test_a_grader_error_on_one_submission_costs_only_its_row(tmp_path, private_t
     _assert_nothing_left(*private_tmp)
 
 
-def test_an_interrupted_run_kills_its_workers_and_keeps_the_rows_graded(tmp_path, private_tmp,
-                                                                       autograders):
+def test_an_interrupted_run_kills_its_workers_and_keeps_the_rows_graded(
+    tmp_path, private_tmp, autograders
+):
     tmp, _ = private_tmp
     folder = tmp_path / "submissions"
     folder.mkdir()
@@ -465,8 +542,9 @@ def test_an_interrupted_run_kills_its_workers_and_keeps_the_rows_graded(tmp_path
     _assert_nothing_left(*private_tmp)
 
 
-def test_ctrl_c_on_the_command_line_keeps_the_report_and_says_how_many_were_graded(tmp_path,
-                                                                                  private_tmp):
+def test_ctrl_c_on_the_command_line_keeps_the_report_and_says_how_many_were_graded(
+    tmp_path, private_tmp
+):
     tmp, _ = private_tmp
     folder = tmp_path / "submissions"
     folder.mkdir()
@@ -474,9 +552,25 @@ def test_ctrl_c_on_the_command_line_keeps_the_report_and_says_how_many_were_grad
     (folder / "b_empty.ipynb").write_bytes(b"")
     report = tmp_path / "out" / "grades.csv"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grading", "grade", str(folder), "--report", str(report),
-         "--jobs", "2", "--cell-timeout", "5", "--submission-timeout", "120"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "grading",
+            "grade",
+            str(folder),
+            "--report",
+            str(report),
+            "--jobs",
+            "2",
+            "--cell-timeout",
+            "5",
+            "--submission-timeout",
+            "120",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = proc.stdout.readline()
@@ -501,9 +595,21 @@ def test_the_command_line_size_limit(tmp_path, private_tmp):
     os.mkfifo(folder / "bob.ipynb")
     report = tmp_path / "grades.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "grading", "grade", str(folder), "--report", str(report),
-         "--max-file-size", "0.01"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "grading",
+            "grade",
+            str(folder),
+            "--report",
+            str(report),
+            "--max-file-size",
+            "0.01",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     rows, _ = _read_report(report)
@@ -519,8 +625,9 @@ def test_the_command_line_size_limit(tmp_path, private_tmp):
 # ------------------------------------------------------------------------------------------------
 
 
-def test_killed_workers_leave_nothing_behind_and_big_outputs_are_graded(tmp_path, private_tmp,
-                                                                       autograders):
+def test_killed_workers_leave_nothing_behind_and_big_outputs_are_graded(
+    tmp_path, private_tmp, autograders
+):
     folder = tmp_path / "submissions"
     folder.mkdir()
     # attempt 1: the kernel SIGKILLs its worker, then holds the GIL (so that only a kill stops it:
@@ -536,8 +643,9 @@ def test_killed_workers_leave_nothing_behind_and_big_outputs_are_graded(tmp_path
     ]
     _write_json(folder / "big_outputs.ipynb", big)
     assert (folder / "big_outputs.ipynb").stat().st_size > 50e6
-    killer, big_outputs = sorted(grade([folder], OPTIONS, autograders=autograders),
-                                 key=lambda r: r.student != "killer")
+    killer, big_outputs = sorted(
+        grade([folder], OPTIONS, autograders=autograders), key=lambda r: r.student != "killer"
+    )
     assert big_outputs.status == "graded" and big_outputs.assignment == CHAPTER, big_outputs.status
     assert big_outputs.total == 0 and len(big_outputs.exercises) == 3
     assert killer.status == "graded (parts skipped after a crash or hang)", killer.notes
@@ -559,9 +667,16 @@ def test_folders_of_killed_runs_are_removed_by_the_next_run(tmp_path, private_tm
     record_process(stale / "grade-x" / "env-1" / "pids", orphan.pid)
     # a kernelspec folder of a killed process (use_this_python, standalone)
     killed = subprocess.run(
-        [sys.executable, "-c", "import os, grading.kernels as k; "
-         "print(k.use_this_python(), flush=True); os.kill(os.getpid(), 9)"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import os, grading.kernels as k; "
+            "print(k.use_this_python(), flush=True); os.kill(os.getpid(), 9)",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     kernels = Path(killed.stdout.strip())
     assert kernels.parent == tmp and kernels.name.startswith("bn-grading-kernels-")
@@ -587,10 +702,18 @@ def test_folders_of_killed_runs_are_removed_by_the_next_run(tmp_path, private_tm
 
 def test_use_this_python_writes_into_the_folder_it_is_given(tmp_path, private_tmp):
     tmp, _ = private_tmp
-    code = ("import os, grading.kernels as k; print(k.use_this_python(os.environ['WHERE'])); "
-            "print(os.environ['JUPYTER_PATH'].split(os.pathsep)[0])")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "WHERE": str(tmp_path / "given")})
+    code = (
+        "import os, grading.kernels as k; print(k.use_this_python(os.environ['WHERE'])); "
+        "print(os.environ['JUPYTER_PATH'].split(os.pathsep)[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WHERE": str(tmp_path / "given")},
+    )
     assert done.stdout.split() == [str(tmp_path / "given")] * 2, done.stderr
     spec = json.loads((tmp_path / "given" / "kernels" / "python3" / "kernel.json").read_text())
     assert spec["argv"][0] == sys.executable

@@ -84,8 +84,15 @@ def test_call_returns_the_result_and_never_touches_the_callers_arrays():
 
 
 def test_call_readonly_reports_an_in_place_update():
-    message = failure(g.call, lambda x: x.__isub__(1), np.ones(3), case="case 2", name="f",
-                      arg_names=["x"], readonly=True)
+    message = failure(
+        g.call,
+        lambda x: x.__isub__(1),
+        np.ones(3),
+        case="case 2",
+        name="f",
+        arg_names=["x"],
+        readonly=True,
+    )
     assert message.startswith("case 2: `f` raised ValueError")
     assert "changes an argument in place" in message
 
@@ -122,7 +129,9 @@ def test_a_function_that_timed_out_is_not_called_again():
 
     assert "did not finish" in failure(g.call, loop, 1, case="case 1", timeout=0.2)
     start = time.monotonic()
-    assert "case 2: `loop` was stopped in an earlier test case" in failure(g.call, loop, 2, case="case 2", timeout=0.2)
+    assert "case 2: `loop` was stopped in an earlier test case" in failure(
+        g.call, loop, 2, case="case 2", timeout=0.2
+    )
     assert calls == [1] and time.monotonic() - start < 0.1
 
     def fixed(x):  # the learner's next attempt is a new function: it runs
@@ -138,7 +147,9 @@ def test_call_timeout_comes_from_the_environment(monkeypatch):
     assert "within 0.2 s" in failure(g.call, time.sleep, 5)
 
 
-@pytest.mark.parametrize("exc", [ValueError("bad axis"), SystemExit(3), ZeroDivisionError("division by zero")])
+@pytest.mark.parametrize(
+    "exc", [ValueError("bad axis"), SystemExit(3), ZeroDivisionError("division by zero")]
+)
 def test_call_reports_any_exception(exc):
     def boom():
         raise exc
@@ -182,8 +193,9 @@ def test_call_forbids_bnlib_functions_under_any_name():
 
     def uses_renorm(a):
         # batch renormalization with rmax=1, dmax=0 is batch normalization: forbidden as well
-        y, cache = bnlib.batch_renorm_forward(a, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3),
-                                              rmax=1.0, dmax=0.0)
+        y, cache = bnlib.batch_renorm_forward(
+            a, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3), rmax=1.0, dmax=0.0
+        )
         return bnlib.batch_renorm_backward(np.ones_like(y), cache)
 
     def uses_statistics(a):
@@ -192,14 +204,22 @@ def test_call_forbids_bnlib_functions_under_any_name():
     def uses_layer(a):
         return bnlib.BatchNorm()(a, training=True)
 
-    for uses, name in [(uses_forward, "batch_norm_forward"), (uses_backward, "batch_norm_forward"),
-                       (uses_renorm, "batch_renorm_forward"), (uses_statistics, "batch_statistics"),
-                       (uses_layer, "BatchNorm.")]:
+    for uses, name in [
+        (uses_forward, "batch_norm_forward"),
+        (uses_backward, "batch_norm_forward"),
+        (uses_renorm, "batch_renorm_forward"),
+        (uses_statistics, "batch_statistics"),
+        (uses_layer, "BatchNorm."),
+    ]:
         message = failure(g.call, uses, x, name="f", forbid=g.bnlib_functions())
         assert f"calls bnlib's `{name}" in message and "write it yourself with numpy" in message
     # what an exercise allows stays usable
-    allowed = g.call(uses_statistics, x, name="f", forbid=g.bnlib_functions(allow=("batch_statistics",
-                                                                                  "_moments")))
+    allowed = g.call(
+        uses_statistics,
+        x,
+        name="f",
+        forbid=g.bnlib_functions(allow=("batch_statistics", "_moments")),
+    )
     assert allowed[0].shape == (3,)
     # restored afterwards
     assert uses_forward(x).shape == (4, 3) and uses_backward(x)[0].shape == (4, 3)
@@ -212,8 +232,13 @@ def test_every_bnlib_function_is_forbidden():
     forbidden = {fn for fn, _ in g.bnlib_functions()}
     public = [getattr(bnlib, name) for name in bnlib.__all__]
     functions = [f for f in public if type(f) is types.FunctionType]
-    methods = [m for c in public if isinstance(c, type) for m in vars(c).values()
-               if type(m) is types.FunctionType and not m.__code__.co_freevars]
+    methods = [
+        m
+        for c in public
+        if isinstance(c, type)
+        for m in vars(c).values()
+        if type(m) is types.FunctionType and not m.__code__.co_freevars
+    ]
     assert functions and methods and set(functions + methods) <= forbidden
 
 
@@ -221,8 +246,20 @@ def test_every_bnlib_function_is_forbidden():
 
 
 def test_function_and_answer_explain_what_is_missing():
-    env = {"f": ..., "g": None, "h": 3, "ok": len, "a": ..., "s": "4", "b": np.True_, "n": np.float64(2.5),
-           "z": np.array(7), "nan": float("nan"), "i": 4.0, "half": 4.5}
+    env = {
+        "f": ...,
+        "g": None,
+        "h": 3,
+        "ok": len,
+        "a": ...,
+        "s": "4",
+        "b": np.True_,
+        "n": np.float64(2.5),
+        "z": np.array(7),
+        "nan": float("nan"),
+        "i": 4.0,
+        "half": 4.5,
+    }
     assert "`missing` is not defined" in failure(g.function, env, "missing")
     assert "still ... (the placeholder)" in failure(g.function, env, "f")
     assert "still None" in failure(g.function, env, "g")
@@ -244,20 +281,37 @@ def test_function_and_answer_explain_what_is_missing():
 
 def test_check_array_names_the_first_wrong_entry():
     expected = np.array([[1.0, 2.0], [3.0, 4.0]])
-    message = failure(g.check_array, np.array([[1.0, 2.0], [3.0, 5.0]]), expected, case="case 1", name="y", hint="h")
-    assert message == ("case 1: y[1, 1]: expected 4, got 5 (1 of 4 entries differ; largest difference 1)\nHint: h")
+    message = failure(
+        g.check_array,
+        np.array([[1.0, 2.0], [3.0, 5.0]]),
+        expected,
+        case="case 1",
+        name="y",
+        hint="h",
+    )
+    assert message == (
+        "case 1: y[1, 1]: expected 4, got 5 (1 of 4 entries differ; largest difference 1)\nHint: h"
+    )
     assert "is None: did you forget `return`?" in failure(g.check_array, None, expected)
     assert "got a tuple of 2 item(s)" in failure(g.check_array, (expected, 1), expected)
-    assert "should have shape (2, 2), got shape (4,)" in failure(g.check_array, expected.ravel(), expected)
-    assert "NaN or infinite" in failure(g.check_array, np.array([[1.0, np.nan], [3.0, np.inf]]), expected)
+    assert "should have shape (2, 2), got shape (4,)" in failure(
+        g.check_array, expected.ravel(), expected
+    )
+    assert "NaN or infinite" in failure(
+        g.check_array, np.array([[1.0, np.nan], [3.0, np.inf]]), expected
+    )
     assert "real numbers" in failure(g.check_array, np.array([["a", "b"], ["c", "d"]]), expected)
     assert "real numbers" in failure(g.check_array, "text", expected)
-    np.testing.assert_array_equal(g.check_array([[1, 2], [3, 4]], expected), expected)  # lists are fine
+    np.testing.assert_array_equal(
+        g.check_array([[1, 2], [3, 4]], expected), expected
+    )  # lists are fine
 
 
 def test_check_number_tolerances_and_hidden_answers():
     assert g.check_number(4.0000001, 4.0) == 4.0000001
-    assert "expected 4 (to within 4.0000e-06), got 4.1" in failure(g.check_number, 4.1, 4.0, name="kappa")
+    assert "expected 4 (to within 4.0000e-06), got 4.1" in failure(
+        g.check_number, 4.1, 4.0, name="kappa"
+    )
     assert g.check_number(5.5, 4.85, factor=1.3) == 5.5
     assert "within a factor" in failure(g.check_number, 7.0, 4.85, factor=1.3)
     assert "within a factor" in failure(g.check_number, -4.85, 4.85, factor=1.3)
@@ -297,25 +351,32 @@ def test_the_submission_guard_in_a_kernel(tmp_path):
         "print('still alive')\n# grading-cell 6",
     ]
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     NotebookClient(nb, timeout=60, allow_errors=True, kernel_name="python3").execute()
     loop, flood, big, _, check, alive = nb.cells[1:]
     assert loop.outputs[-1]["ename"] == "GradingTimeout"
     assert "ran for more than 1 s and was stopped by the grader" in loop.outputs[-1]["evalue"]
     printed = "".join(o.get("text", "") for o in flood.outputs)
-    assert len(printed) < 700 and "[grader: output of this cell truncated after 500 characters]" in printed
+    assert (
+        len(printed) < 700
+        and "[grader: output of this cell truncated after 500 characters]" in printed
+    )
     assert len(big.outputs[0]["data"]["text/plain"]) < 700
     assert check.outputs[0]["data"]["text/plain"] == "'ex1'"  # a check cell is not timed as a whole
     assert alive.outputs[0]["text"] == "still alive\n"
-    assert progress.read_text().split() == " ".join(
-        f"start {i} end {i}" for i in range(1, 7)
-    ).split()
+    assert (
+        progress.read_text().split() == " ".join(f"start {i} end {i}" for i in range(1, 7)).split()
+    )
 
 
 # ------------------------------------------------------------------------------------------ seal
 
-SEAL_SCRIPT = r'''
+SEAL_SCRIPT = r"""
 import os, sys
 import numpy as np
 import bnlib
@@ -360,7 +421,7 @@ assert np.isclose(1, 2) is True and os.getcwd() == "/" and sys.path[0] == "/nowh
 state.restore()
 assert np.isclose is originals[0]
 print("sealed")
-'''
+"""
 
 
 def test_the_seal_undoes_what_learner_code_changes(tmp_path):
@@ -369,8 +430,9 @@ def test_the_seal_undoes_what_learner_code_changes(tmp_path):
 
     script = tmp_path / "seal.py"
     script.write_text(SEAL_SCRIPT)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert done.returncode == 0 and done.stdout.strip() == "sealed", done.stderr[-3000:]
 
 
@@ -384,6 +446,8 @@ def test_float32_results_are_named_as_the_problem():
 
     x = np.random.default_rng(0).normal(size=(5, 3))
     gamma, _ = g.call(params, x, name="identity_parameters")
-    message = failure(g.check_array, gamma.astype(np.float64) * 1.0000002, gamma, name="y", rtol=1e-9)
+    message = failure(
+        g.check_array, gamma.astype(np.float64) * 1.0000002, gamma, name="y", rtol=1e-9
+    )
     assert message.startswith("`identity_parameters` returned float32; compute in float64")
     assert "float32" not in failure(g.check_array, np.array([1.0, 2.0]), [1.0, 2.5])

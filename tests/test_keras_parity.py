@@ -28,16 +28,15 @@ variance, moves the results by 1e-4 .. 3e-2, i.e. 1e3 .. 3e5 eps.
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
-import bnlib
-
 # conftest.py has already silenced TensorFlow (TF_CPP_MIN_LOG_LEVEL, TF_ENABLE_ONEDNN_OPTS) and
 # chosen the TensorFlow backend before these imports. A plain import, not importorskip: without
 # TensorFlow these tests must fail, not quietly skip.
 import keras  # noqa: E402
+import numpy as np
+import pytest
 import tensorflow as tf  # noqa: E402
+
+import bnlib
 
 tf.config.experimental.enable_op_determinism()
 
@@ -192,12 +191,16 @@ def test_moving_statistics_after_several_training_steps(big_layout, rng, momentu
         y_ref = ref(x, training=True).numpy()
         y = ours(x, training=True)
         mean, var = statistics(x, lay)
-        assert_f32_close(y, y_ref, output_scale(x, mean, var, lay), ULPS_TRAINING, f"y, step {step}")
+        assert_f32_close(
+            y, y_ref, output_scale(x, mean, var, lay), ULPS_TRAINING, f"y, step {step}"
+        )
         mean_scale = momentum * mean_scale + (1 - momentum) * np.abs(x).mean(axis=lay.reduce_axes)
     assert ours.moving_mean.dtype == ours.moving_variance.dtype == np.float32
     ref_mean, ref_var = ref.moving_mean.numpy(), ref.moving_variance.numpy()
     assert_f32_close(ours.moving_mean, ref_mean, mean_scale, ULPS_MOVING_MEAN, "moving_mean")
-    assert_f32_close(ours.moving_variance, ref_var, ref_var, ULPS_MOVING_VARIANCE, "moving_variance")
+    assert_f32_close(
+        ours.moving_variance, ref_var, ref_var, ULPS_MOVING_VARIANCE, "moving_variance"
+    )
     # The stats moved away from their initial values: the comparison is not of zeros and ones.
     assert not np.allclose(ours.moving_mean, 0, atol=1e-2)
     assert not np.allclose(ours.moving_variance, 1, atol=1e-2)
@@ -217,6 +220,8 @@ def test_without_center_or_scale(big_layout, rng, center, scale):
     x = lay.sample(rng, np.float32)
     mean, var = statistics(x, lay)
     y_ref = ref(x, training=True).numpy()
-    assert_f32_close(ours(x, training=True), y_ref, output_scale(x, mean, var, lay), ULPS_TRAINING, "y")
+    assert_f32_close(
+        ours(x, training=True), y_ref, output_scale(x, mean, var, lay), ULPS_TRAINING, "y"
+    )
     assert (ours.gamma is None) == (ref.gamma is None)
     assert (ours.beta is None) == (ref.beta is None)

@@ -46,21 +46,28 @@ def long_cells(nb) -> list[tuple[int, int]]:
 
 def evidence_lines(nb) -> list[str]:
     """The visible lines that glue a number or assert a claim."""
-    return [f"cell {i}: {l.strip()}" for i, lines in visible_code_cells(nb) for l in lines if EVIDENCE.search(l)]
+    return [
+        f"cell {i}: {line.strip()}"
+        for i, lines in visible_code_cells(nb)
+        for line in lines
+        if EVIDENCE.search(line)
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_visible_code_cell_is_longer_than_the_limit(path):
     nb = nbformat.read(path, as_version=4)
-    assert not long_cells(nb), f"{path.name}: visible code cells over {MAX_CELL_LINES} lines (index, lines)"
+    assert not long_cells(nb), (
+        f"{path.name}: visible code cells over {MAX_CELL_LINES} lines (index, lines)"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_evidence_lines_are_mostly_collapsed(path):
     nb = nbformat.read(path, as_version=4)
     lines = evidence_lines(nb)
-    assert len(lines) <= MAX_EVIDENCE_LINES, f"{path.name}: {len(lines)} visible glue/assert lines:\n" + "\n".join(
-        lines
+    assert len(lines) <= MAX_EVIDENCE_LINES, (
+        f"{path.name}: {len(lines)} visible glue/assert lines:\n" + "\n".join(lines)
     )
 
 
@@ -76,8 +83,16 @@ def _nb(*cells):
 
 def test_the_counts_see_only_visible_cells():
     long = "\n".join(f"x{k} = {k}" for k in range(MAX_CELL_LINES + 1))
-    evidence = "\n".join(['ev.glue("a", 1)', "assert a > 0", 'gap.glue("b")', 'ev.claim_greater(s, t, "c")'])
-    nb = _nb((long, None), (long, ["hide-input"]), (evidence, None), (evidence, ["remove-input"]), ("y = 1", None))
+    evidence = "\n".join(
+        ['ev.glue("a", 1)', "assert a > 0", 'gap.glue("b")', 'ev.claim_greater(s, t, "c")']
+    )
+    nb = _nb(
+        (long, None),
+        (long, ["hide-input"]),
+        (evidence, None),
+        (evidence, ["remove-input"]),
+        ("y = 1", None),
+    )
     assert long_cells(nb) == [(0, MAX_CELL_LINES + 1)]
     assert [line.split(": ", 1)[1] for line in evidence_lines(nb)] == evidence.splitlines()
     assert not long_cells(_nb(("\n".join(["x = 1"] * MAX_CELL_LINES), None)))

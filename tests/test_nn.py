@@ -183,7 +183,9 @@ def test_softmax_cross_entropy_value(rng):
     assert isinstance(loss, float)
     assert loss == pytest.approx(expected, rel=1e-13)
     # Uniform scores: the loss is log(C).
-    assert softmax_cross_entropy(np.zeros((3, 10)), [0, 5, 9])[0] == pytest.approx(np.log(10), rel=1e-15)
+    assert softmax_cross_entropy(np.zeros((3, 10)), [0, 5, 9])[0] == pytest.approx(
+        np.log(10), rel=1e-15
+    )
 
 
 def test_softmax_cross_entropy_gradient(rng):
@@ -253,7 +255,15 @@ def test_sequential_gradients_through_batch_norm(rng, activation):
     model(x, training=True)
     dx = model.backward(dout)
     params = model.parameters()
-    assert [name for _, name in params] == ["kernel", "gamma", "beta", "kernel", "bias", "kernel", "bias"]
+    assert [name for _, name in params] == [
+        "kernel",
+        "gamma",
+        "beta",
+        "kernel",
+        "bias",
+        "kernel",
+        "bias",
+    ]
     _check_all_gradients(model, x, lambda v: model(v, training=True), dout, dx, GRAD_TOL)
 
 
@@ -325,29 +335,81 @@ def test_layers_do_not_modify_their_inputs(rng, unchanged):
     [
         (lambda: Dense(0, 3), ValueError, r"^in_features must be a positive integer"),
         (lambda: Dense(3, 2.5), TypeError, r"^units must be an integer"),
-        (lambda: Dense(3, 2, weight_scale=0), ValueError, r"^weight_scale must be a positive number"),
-        (lambda: Dense(3, 2, weight_std=-0.1), ValueError, r"^weight_std must be a positive number"),
+        (
+            lambda: Dense(3, 2, weight_scale=0),
+            ValueError,
+            r"^weight_scale must be a positive number",
+        ),
+        (
+            lambda: Dense(3, 2, weight_std=-0.1),
+            ValueError,
+            r"^weight_std must be a positive number",
+        ),
         (lambda: Dense(3, 2, use_bias=1), TypeError, r"^use_bias must be True or False"),
         (lambda: Dense(3, 2, seed=-1), ValueError, r"^seed must be a non-negative integer"),
         (lambda: Dense(3, 2, seed="0"), TypeError, r"^seed must be None"),
         (lambda: Dense(3, 2, dtype=np.int32), TypeError, r"^dtype must be a floating-point dtype"),
         (lambda: Dense(3, 2)(np.ones((4, 2))), ValueError, r"^x must have shape \(N, 3\)"),
         (lambda: Dense(3, 2)(np.ones(3)), ValueError, r"^x must have at least 2 dimensions"),
-        (lambda: Dense(3, 2)(np.ones((2, 3)), training="yes"), TypeError, r"^training must be True or False"),
-        (lambda: Dense(3, 2).backward(np.ones((4, 2))), RuntimeError, r"^backward\(\) needs a preceding call"),
+        (
+            lambda: Dense(3, 2)(np.ones((2, 3)), training="yes"),
+            TypeError,
+            r"^training must be True or False",
+        ),
+        (
+            lambda: Dense(3, 2).backward(np.ones((4, 2))),
+            RuntimeError,
+            r"^backward\(\) needs a preceding call",
+        ),
         (lambda: Activation("softplus"), ValueError, r"^name must be one of"),
         (lambda: Activation("tanh")(np.array([[np.nan]])), ValueError, r"^x contains 1 NaN"),
-        (lambda: Activation("tanh").backward(np.ones((1, 1))), RuntimeError, r"^derivative\(\) needs"),
+        (
+            lambda: Activation("tanh").backward(np.ones((1, 1))),
+            RuntimeError,
+            r"^derivative\(\) needs",
+        ),
         (lambda: Sequential([]), ValueError, r"^layers must contain at least one layer"),
         (lambda: Sequential([Dense(3, 2), np.tanh]), TypeError, r"^layers\[1\] must be a layer"),
-        (lambda: Sequential([Dense(3, 2)]).sgd_step(0.1), RuntimeError, r"^Dense.dkernel is not set"),
-        (lambda: Sequential([Dense(3, 2)]).sgd_step(-0.1), ValueError, r"^learning_rate must be a positive"),
-        (lambda: softmax_cross_entropy(np.zeros(3), [0]), ValueError, r"^logits must have at least 2"),
-        (lambda: softmax_cross_entropy(np.zeros((2, 3)), [0]), ValueError, r"^labels must have shape \(2,\)"),
-        (lambda: softmax_cross_entropy(np.zeros((2, 3)), [0, 3]), ValueError, r"^labels must lie in \[0, 3\)"),
-        (lambda: softmax_cross_entropy(np.zeros((2, 3)), [0, -1]), ValueError, r"^labels must lie in"),
-        (lambda: softmax_cross_entropy(np.zeros((2, 3)), [0.0, 1.0]), TypeError, r"^labels must be an array of integers"),
-        (lambda: softmax_cross_entropy(np.zeros((2, 3)), [True, False]), TypeError, r"^labels must be an array of integers"),
+        (
+            lambda: Sequential([Dense(3, 2)]).sgd_step(0.1),
+            RuntimeError,
+            r"^Dense.dkernel is not set",
+        ),
+        (
+            lambda: Sequential([Dense(3, 2)]).sgd_step(-0.1),
+            ValueError,
+            r"^learning_rate must be a positive",
+        ),
+        (
+            lambda: softmax_cross_entropy(np.zeros(3), [0]),
+            ValueError,
+            r"^logits must have at least 2",
+        ),
+        (
+            lambda: softmax_cross_entropy(np.zeros((2, 3)), [0]),
+            ValueError,
+            r"^labels must have shape \(2,\)",
+        ),
+        (
+            lambda: softmax_cross_entropy(np.zeros((2, 3)), [0, 3]),
+            ValueError,
+            r"^labels must lie in \[0, 3\)",
+        ),
+        (
+            lambda: softmax_cross_entropy(np.zeros((2, 3)), [0, -1]),
+            ValueError,
+            r"^labels must lie in",
+        ),
+        (
+            lambda: softmax_cross_entropy(np.zeros((2, 3)), [0.0, 1.0]),
+            TypeError,
+            r"^labels must be an array of integers",
+        ),
+        (
+            lambda: softmax_cross_entropy(np.zeros((2, 3)), [True, False]),
+            TypeError,
+            r"^labels must be an array of integers",
+        ),
     ],
 )
 def test_bad_input_is_rejected(make, exc, match):
@@ -367,7 +429,14 @@ def test_backward_rejects_a_wrong_upstream_shape(rng):
 
 
 def test_exported_from_the_package():
-    for name in ["Activation", "Dense", "Sequential", "glorot_std", "softmax_cross_entropy", "ACTIVATIONS"]:
+    for name in [
+        "Activation",
+        "Dense",
+        "Sequential",
+        "glorot_std",
+        "softmax_cross_entropy",
+        "ACTIVATIONS",
+    ]:
         assert name in bnlib.__all__ and hasattr(bnlib, name)
 
 
@@ -378,7 +447,10 @@ def test_sgd_step_is_exactly_value_minus_learning_rate_times_gradient(rng):
     x = rng.standard_normal((8, 3))
     model.forward(x, training=True)
     model.backward(rng.standard_normal((8, 2)))
-    before = [(layer, name, getattr(layer, name), getattr(layer, "d" + name)) for layer, name in model.parameters()]
+    before = [
+        (layer, name, getattr(layer, name), getattr(layer, "d" + name))
+        for layer, name in model.parameters()
+    ]
     assert len(before) == 6  # two kernels, two biases, gamma and beta
     lr = 0.3
     model.sgd_step(lr)

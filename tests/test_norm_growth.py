@@ -24,7 +24,9 @@ N_IN, UNITS, CLASSES = 12, 6, 3
 
 def _data(rows=64, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(rows, N_IN)).astype(np.float32), rng.integers(CLASSES, size=rows).astype(np.int32)
+    return rng.normal(size=(rows, N_IN)).astype(np.float32), rng.integers(
+        CLASSES, size=rows
+    ).astype(np.int32)
 
 
 def _stack(n, init_std=1.0, seed=3):
@@ -41,7 +43,9 @@ def test_bn_mlp_stack_shapes_and_initial_scale():
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
 
-@pytest.mark.parametrize("kwargs", [dict(n=0), dict(n=2, units=0), dict(n=2, init_std=0.0), dict(n=2, init_std=-1.0)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(n=0), dict(n=2, units=0), dict(n=2, init_std=0.0), dict(n=2, init_std=-1.0)]
+)
 def test_bn_mlp_stack_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         ng.bn_mlp_stack(**kwargs)
@@ -80,7 +84,9 @@ def test_a_stacked_network_trains_like_the_same_network_alone():
     rec = ng.sgd_with_norms(model, kernel, x, y, idx, 0.1)
     rec1 = ng.sgd_with_norms(alone, alone_kernel, x, y, idx[:, :, 1:2], 0.1)
     for name in ng.RECORDS:
-        np.testing.assert_allclose(rec[name][:, 1], rec1[name][:, 0], rtol=2e-4, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            rec[name][:, 1], rec1[name][:, 0], rtol=2e-4, atol=1e-6, err_msg=name
+        )
 
 
 def test_sgd_with_norms_rejects_bad_input():

@@ -36,7 +36,9 @@ def test_power_of_ten_agrees_with_log10_away_from_powers():
     for x in 10.0 ** rng.uniform(-30, 30, size=500):
         exponent = int(np.floor(np.log10(x)))
         if abs(np.log10(x) - round(np.log10(x))) > 1e-9:  # not within rounding of a power of ten
-            assert power_of_ten(x) == "10" + str(exponent).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+            assert power_of_ten(x) == "10" + str(exponent).translate(
+                str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+            )
 
 
 @pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan"), -1e-300])
@@ -52,6 +54,7 @@ def test_power_of_ten_rejects_non_numbers(bad):
 
 
 # ------------------------------------------------------------------------- best_intercept_loss
+
 
 def test_best_intercept_loss_is_the_loss_minimized_over_the_intercept():
     rng = np.random.default_rng(3)

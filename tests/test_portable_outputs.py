@@ -76,7 +76,11 @@ def _uses(path: Path) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
 def test_glued_floats_are_rounded_to_what_the_prose_shows(path):
     glued = _glued(path)
-    raw = {k: v for k, v in glued.items() if isinstance(v, float) and _significant_digits(v) > MAX_SIGNIFICANT}
+    raw = {
+        k: v
+        for k, v in glued.items()
+        if isinstance(v, float) and _significant_digits(v) > MAX_SIGNIFICANT
+    }
     assert not raw, (
         f"{path.name}: glued floats stored as raw reprs (digits another CPU does not reproduce): "
         f"{raw}; glue them with bncourse.evidence.glue(name, value, fmt), fmt the prose's precision"
@@ -140,8 +144,22 @@ def test_perturbed_environment_switches_off_the_widest_simd_and_threads():
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
     env = perturbed_environment()
-    assert {k: env[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")} == dict.fromkeys(
-        ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"), "1"
+    assert {
+        k: env[k]
+        for k in (
+            "OPENBLAS_NUM_THREADS",
+            "OMP_NUM_THREADS",
+            "TF_NUM_INTRAOP_THREADS",
+            "TF_NUM_INTEROP_THREADS",
+        )
+    } == dict.fromkeys(
+        (
+            "OPENBLAS_NUM_THREADS",
+            "OMP_NUM_THREADS",
+            "TF_NUM_INTRAOP_THREADS",
+            "TF_NUM_INTEROP_THREADS",
+        ),
+        "1",
     )
     assert not any(k.startswith("OPENBLAS_CORETYPE") or k.startswith("OPENBLAS_L2") for k in env)
     found = [f for f in __cpu_dispatch__ if __cpu_features__.get(f)]
@@ -155,7 +173,12 @@ def test_perturbed_environment_switches_off_the_widest_simd_and_threads():
         "from numpy._core._multiarray_umath import __cpu_features__ as f; "
         f"import sys; sys.exit(any(f[k] for k in {disabled!r}))"
     )
-    child = subprocess.run([sys.executable, "-c", script], env={**__import__("os").environ, **env}, capture_output=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**__import__("os").environ, **env},
+        capture_output=True,
+        text=True,
+    )
     assert child.returncode == 0, child.stderr
 
 

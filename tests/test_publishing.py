@@ -37,7 +37,9 @@ def test_it_builds_with_the_strict_book_command_on_python_3_11():
 
 
 def test_it_uploads_the_built_html_and_deploys_it_to_pages():
-    upload = [s for s in steps("build") if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    upload = [
+        s for s in steps("build") if s.get("uses", "").startswith("actions/upload-pages-artifact")
+    ]
     assert upload and upload[0]["with"]["path"] == "_build/html"
     wf = load()
     assert wf["permissions"]["pages"] == "write" and wf["permissions"]["id-token"] == "write"

@@ -26,8 +26,10 @@ def test_gap_model_shapes_and_layers():
     assert sum(isinstance(layer, keras.layers.Dropout) for layer in model.layers) == 2
     assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == 2
     plain = rg.gap_model(4, (8,), "none", n_in=12)
-    assert not any(isinstance(layer, (keras.layers.Dropout, keras.layers.BatchNormalization))
-                   for layer in plain.layers)
+    assert not any(
+        isinstance(layer, (keras.layers.Dropout, keras.layers.BatchNormalization))
+        for layer in plain.layers
+    )
 
 
 def test_dropout_is_inactive_in_inference():
@@ -89,15 +91,23 @@ def test_l2_adam_is_adam_on_the_penalized_loss():
     np.testing.assert_array_equal(w0, w0.copy())  # inputs untouched
     # scalar l2 and the all-zero case (plain Adam)
     w_s, _ = step(lambda v: rg.l2_adam(v, 0.1, learning_rate=0.01), [g_w, g_b], True)
-    w_s_ref, _ = step(lambda v: keras.optimizers.Adam(0.01),
-                      [g_w + np.float32(0.2) * w0, g_b], False)
+    w_s_ref, _ = step(
+        lambda v: keras.optimizers.Adam(0.01), [g_w + np.float32(0.2) * w0, g_b], False
+    )
     np.testing.assert_allclose(w_s, w_s_ref, rtol=0, atol=1e-6)
     assert type(rg.l2_adam([], 0.0)) is keras.optimizers.Adam
 
 
-@pytest.mark.parametrize("l2, error", [(-1e-3, ValueError), (np.nan, ValueError),
-                                       ([[1e-3]], ValueError), ([1e-3, 1e-3], ValueError),
-                                       ("big", TypeError)])
+@pytest.mark.parametrize(
+    "l2, error",
+    [
+        (-1e-3, ValueError),
+        (np.nan, ValueError),
+        ([[1e-3]], ValueError),
+        ([1e-3, 1e-3], ValueError),
+        ("big", TypeError),
+    ],
+)
 def test_bad_l2(l2, error):
     w = keras.Variable(np.zeros((3, 4, 2), np.float32))
     with pytest.raises(error, match="l2"):

@@ -60,7 +60,9 @@ def test_stacked_order_gives_every_network_its_own_order_of_equal_length():
     again = rg.stacked_order(y, 6, "two-class batches", [11, 12, 13], passes=2)
     np.testing.assert_array_equal(idx, again)  # the seeds decide
     test = rg.stacked_order(y, 6, "two-class batches", [11, 12, 13], stream=1)
-    assert not np.array_equal(test[: min(len(test), len(idx)), :, 0], idx[: min(len(test), len(idx)), :, 0])
+    assert not np.array_equal(
+        test[: min(len(test), len(idx)), :, 0], idx[: min(len(test), len(idx)), :, 0]
+    )
 
 
 def test_stacked_norm_mlp_uses_renorm_with_the_papers_clipping():
@@ -69,7 +71,9 @@ def test_stacked_norm_mlp_uses_renorm_with_the_papers_clipping():
     assert bn(np.zeros((4, 2, N_IN), np.float32)).shape == (4, 2, CLASSES)
     layers = [layer for layer in rn.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(layers) == 1 and layers[0].renorm and layers[0].renorm_clipping == rg.RENORM_CLIPPING
-    assert not [layer for layer in bn.layers if isinstance(layer, keras.layers.BatchNormalization)][0].renorm
+    assert not [layer for layer in bn.layers if isinstance(layer, keras.layers.BatchNormalization)][
+        0
+    ].renorm
 
 
 def test_training_mode_logits_are_those_of_each_batch():
@@ -86,8 +90,19 @@ def test_training_mode_logits_are_those_of_each_batch():
 
 def test_mode_gap_and_compare():
     x, y = _data(rows=240)
-    res = rg.compare(x[:180], y[:180], x[180:], y[180:], "two-class batches", 6, 1, [5, 6], 7,
-                     learning_rate=0.05, widths=(8,))
+    res = rg.compare(
+        x[:180],
+        y[:180],
+        x[180:],
+        y[180:],
+        "two-class batches",
+        6,
+        1,
+        [5, 6],
+        7,
+        learning_rate=0.05,
+        widths=(8,),
+    )
     assert set(res) == {"bn", "renorm"}
     for scores in res.values():
         assert set(scores) == {"gap", "agree", "acc_inference", "acc_training_mode"}
@@ -102,7 +117,11 @@ def test_the_renorm_stack_starts_from_the_bn_stacks_dense_weights():
     bn = rg.stacked_norm_mlp(3, renorm=False, widths=(8, 8), n_in=N_IN, n_out=CLASSES)
     rn = rg.stacked_norm_mlp(3, renorm=True, widths=(8, 8), n_in=N_IN, n_out=CLASSES)
     rg._copy_dense(bn, rn)
-    dense = lambda m: [w for layer in m.layers if isinstance(layer, keras.layers.EinsumDense)  # noqa: E731
-                       for w in layer.get_weights()]
+    dense = lambda m: [
+        w
+        for layer in m.layers
+        if isinstance(layer, keras.layers.EinsumDense)  # noqa: E731
+        for w in layer.get_weights()
+    ]
     for a, b in zip(dense(bn), dense(rn)):
         np.testing.assert_array_equal(a, b)

@@ -73,7 +73,9 @@ TWO_REPLICAS = textwrap.dedent(
     exact = xo.astype(np.float64).var(axis=0)
     assert y.shape == (16, 2) and np.abs(var - exact).max() / exact.min() < 1e-3, (var, exact)
     try:
-        replicas.moving_variance(strategy, lambda: keras.layers.BatchNormalization(momentum=0.5), np.split(xo, 2))
+        replicas.moving_variance(
+            strategy, lambda: keras.layers.BatchNormalization(momentum=0.5), np.split(xo, 2)
+        )
     except ValueError as err:
         assert "momentum=0" in str(err)
     else:
@@ -84,9 +86,16 @@ TWO_REPLICAS = textwrap.dedent(
 
 
 def test_two_replicas_give_ghost_and_full_batch_normalization():
-    child = subprocess.run([sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=300,
-                           env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"})
-    assert child.returncode == 0 and child.stdout.strip().endswith("ok"), child.stdout + child.stderr
+    child = subprocess.run(
+        [sys.executable, "-c", TWO_REPLICAS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"},
+    )
+    assert child.returncode == 0 and child.stdout.strip().endswith("ok"), (
+        child.stdout + child.stderr
+    )
 
 
 @pytest.mark.parametrize("n", [0, -1, 1.5, True])

@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _notebook(path: Path, source: str, stored_text: str) -> None:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     cell = nbformat.v4.new_code_cell(source, execution_count=1)
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored_text)]
     nb.cells.append(cell)
@@ -106,7 +110,11 @@ def _chapter_notebooks() -> list[Path]:
 
 
 def test_every_table_of_contents_entry_exists():
-    missing = [str(p.relative_to(ROOT)) for p in _toc_files() if not any(p.with_suffix(s).exists() for s in (".ipynb", ".md"))]
+    missing = [
+        str(p.relative_to(ROOT))
+        for p in _toc_files()
+        if not any(p.with_suffix(s).exists() for s in (".ipynb", ".md"))
+    ]
     assert not missing, f"_toc.yml lists files that do not exist: {missing}"
 
 
@@ -139,7 +147,9 @@ def test_chapter_is_committed_run_top_to_bottom_and_quiet(path):
                 assert "raises-exception" in tags, f"{path.name}, cell {i}: an untagged error"
     # TensorFlow must be silenced before it is first imported, or its log lines reach the page.
     text = "\n".join("".join(c["source"]) for c in code)
-    imports = [text.find(k) for k in ("import tensorflow", "import keras", "from tensorflow", "from keras")]
+    imports = [
+        text.find(k) for k in ("import tensorflow", "import keras", "from tensorflow", "from keras")
+    ]
     imports = [i for i in imports if i >= 0]
     if imports:
         assert "TF_CPP_MIN_LOG_LEVEL" in text[: min(imports)], (
@@ -157,7 +167,15 @@ def test_chapter_follows_the_skeleton(path):
         for line in "".join(c["source"]).splitlines()
         if line.startswith("## ")
     ]
-    required = ["Overview", "Prerequisites", "Time to learn", "Imports", "Summary", "What's next", "References"]
+    required = [
+        "Overview",
+        "Prerequisites",
+        "Time to learn",
+        "Imports",
+        "Summary",
+        "What's next",
+        "References",
+    ]
     if not path.name.startswith("00_"):
         required.append("Exercises")  # every chapter after the preface ends with exercise prompts
     for heading in required:

@@ -73,12 +73,19 @@ def test_standard_scaler_formula(ddof):
 def test_test_data_is_scaled_with_the_training_statistics():
     # The test rows lie outside the training range, so their scaled values do too.
     minmax = MinMaxScaler().fit(TRAIN)
-    np.testing.assert_allclose(minmax.transform(TEST), [[40 / 30, -0.25], [0.5, 35 / 80]], rtol=1e-15)
+    np.testing.assert_allclose(
+        minmax.transform(TEST), [[40 / 30, -0.25], [0.5, 35 / 80]], rtol=1e-15
+    )
     mean_norm = MeanNormalizer().fit(TRAIN)
-    np.testing.assert_allclose(mean_norm.transform(TEST), [[25 / 30, -55 / 80], [0.0, 0.0]], atol=1e-15)
+    np.testing.assert_allclose(
+        mean_norm.transform(TEST), [[25 / 30, -55 / 80], [0.0, 0.0]], atol=1e-15
+    )
     standard = StandardScaler().fit(TRAIN)
     np.testing.assert_allclose(
-        standard.transform(TEST), (TEST - [40.0, 75_000.0]) / np.sqrt([125.0, 8.75e8]), rtol=1e-15, atol=1e-15
+        standard.transform(TEST),
+        (TEST - [40.0, 75_000.0]) / np.sqrt([125.0, 8.75e8]),
+        rtol=1e-15,
+        atol=1e-15,
     )
     # Transforming does not refit: the statistics are still the training ones.
     np.testing.assert_array_equal(minmax.data_min_, [25.0, 40_000.0])
@@ -89,14 +96,18 @@ def test_test_data_is_scaled_with_the_training_statistics():
 
 @pytest.mark.parametrize("scaler_cls", SCALERS, ids=SCALER_IDS)
 def test_fit_transform_is_fit_then_transform(scaler_cls):
-    np.testing.assert_array_equal(scaler_cls().fit_transform(TRAIN), scaler_cls().fit(TRAIN).transform(TRAIN))
+    np.testing.assert_array_equal(
+        scaler_cls().fit_transform(TRAIN), scaler_cls().fit(TRAIN).transform(TRAIN)
+    )
 
 
 def test_per_feature_false_uses_one_global_statistic():
     minmax = MinMaxScaler(per_feature=False).fit(TRAIN)
     assert np.ndim(minmax.data_min_) == 0 and np.ndim(minmax.data_max_) == 0
     assert minmax.data_min_ == 25.0 and minmax.data_max_ == 120_000.0
-    np.testing.assert_allclose(minmax.transform(TRAIN), (TRAIN - 25.0) / (120_000.0 - 25.0), rtol=1e-15)
+    np.testing.assert_allclose(
+        minmax.transform(TRAIN), (TRAIN - 25.0) / (120_000.0 - 25.0), rtol=1e-15
+    )
     standard = StandardScaler(per_feature=False).fit(TRAIN)
     assert standard.mean_ == pytest.approx(TRAIN.mean(), rel=1e-15)
     assert standard.std_ == pytest.approx(TRAIN.std(), rel=1e-15)

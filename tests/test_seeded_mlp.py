@@ -29,8 +29,9 @@ def _data(rows=120, seed=0):
 
 
 def _mlp(batch_norm=False, n=N, seed=7, noise=None, stddev=0.5):
-    return sm.sigmoid_mlp(n, n_in=N_IN, hidden=HIDDEN, batch_norm=batch_norm, noise=noise,
-                          stddev=stddev, seed=seed)
+    return sm.sigmoid_mlp(
+        n, n_in=N_IN, hidden=HIDDEN, batch_norm=batch_norm, noise=noise, stddev=stddev, seed=seed
+    )
 
 
 def _dense_layers(model):
@@ -74,10 +75,10 @@ def _network_weights(model, s):
     out = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.EinsumDense):
-            out += [w.numpy()[s:s + 1] for w in layer.weights]
+            out += [w.numpy()[s : s + 1] for w in layer.weights]
         elif isinstance(layer, keras.layers.BatchNormalization):
             units = layer.gamma.shape[0] // model.input_shape[1]
-            out += [w.numpy()[s * units:(s + 1) * units] for w in layer.weights]
+            out += [w.numpy()[s * units : (s + 1) * units] for w in layer.weights]
     return out
 
 
@@ -109,7 +110,9 @@ def test_same_seed_same_initial_kernels_with_and_without_bn():
     for a, b in zip(_dense_layers(plain), _dense_layers(bn)):
         np.testing.assert_array_equal(a.kernel.numpy(), b.kernel.numpy())
     other = _mlp(False, seed=4)
-    assert not np.array_equal(_dense_layers(other)[0].kernel.numpy(), _dense_layers(plain)[0].kernel.numpy())
+    assert not np.array_equal(
+        _dense_layers(other)[0].kernel.numpy(), _dense_layers(plain)[0].kernel.numpy()
+    )
     kernel = _dense_layers(_mlp(False, seed=3, stddev=0.1))[0].kernel.numpy()
     assert abs(kernel.std() - 0.1) < 0.03  # N(0, stddev^2)
     assert np.all(_dense_layers(plain)[0].bias.numpy() == 0)
@@ -120,7 +123,9 @@ def test_same_seed_same_initial_kernels_with_and_without_bn():
 def test_each_network_of_the_stack_is_an_independent_network(batch_norm, training):
     model = _mlp(batch_norm)
     rng = np.random.default_rng(1)
-    x = rng.integers(0, 256, size=(16, N, N_IN)).astype(np.float32) / 255  # its own batch per network
+    x = (
+        rng.integers(0, 256, size=(16, N, N_IN)).astype(np.float32) / 255
+    )  # its own batch per network
     if batch_norm:  # non-trivial gamma, beta and moving statistics
         for layer in _bn_layers(model):
             for w in layer.weights:
@@ -180,7 +185,9 @@ def test_accuracy_per_network(rows):
     got = sm.accuracy(model, x, y)
     np.testing.assert_allclose(got, expected, atol=1e-12)
     assert abs(got[0] - (rows - rows // 3) / rows) < 1e-12
-    np.testing.assert_allclose(sm.accuracy(model, x.astype(np.float32) / 255, y), expected, atol=1e-12)
+    np.testing.assert_allclose(
+        sm.accuracy(model, x.astype(np.float32) / 255, y), expected, atol=1e-12
+    )
     with pytest.raises(ValueError, match="features"):
         sm.accuracy(model, x[:, :5], y)
 
@@ -195,8 +202,9 @@ def test_probe_records_training_mode_inputs_and_changes_nothing():
         np.testing.assert_array_equal(w.numpy(), old)
     assert z.shape == (40, N, HIDDEN[-1])
     for s in range(N):
-        expected = _reference_forward(model, x_probe.astype(np.float64) / 255, s, True,
-                                      upto_last_sigmoid_input=True)
+        expected = _reference_forward(
+            model, x_probe.astype(np.float64) / 255, s, True, upto_last_sigmoid_input=True
+        )
         np.testing.assert_allclose(z[:, s], expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(acc, sm.accuracy(model, x_test, y_test), atol=1e-7)
 
@@ -236,7 +244,9 @@ def test_landscape_matches_moving_the_weights_by_hand():
     np.testing.assert_allclose(loss0, ref0, rtol=1e-5)
     np.testing.assert_allclose(gnorm, sm.per_network_norm(grad0, N).numpy(), rtol=1e-5)
     for i, eta in enumerate(etas):
-        for v, g, old in zip(model.trainable_variables, grad0, [v.numpy() for v in model.trainable_variables]):
+        for v, g, old in zip(
+            model.trainable_variables, grad0, [v.numpy() for v in model.trainable_variables]
+        ):
             v.assign(old - eta * g.numpy())
         ref, grad = _loss_and_grad(model, xb, yb)
         ref_change = sm.per_network_norm([a - b for a, b in zip(grad, grad0)], N).numpy()
@@ -262,7 +272,7 @@ def test_sgd_trains_every_network_as_if_alone():
     s = 1  # network 1, alone in a stack of one, on its own mini-batches
     alone = _mlp(True, n=1)
     _load_network(alone, start[s])
-    loss_alone = sm.make_sgd(alone, x, y, learning_rate=0.3)(idx[:, :, s:s + 1])
+    loss_alone = sm.make_sgd(alone, x, y, learning_rate=0.3)(idx[:, :, s : s + 1])
     np.testing.assert_allclose(losses[s], loss_alone[0], rtol=1e-5)
     for a, b in zip(_network_weights(model, s), _network_weights(alone, 0)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -285,11 +295,24 @@ def test_sgd_trains_every_network_as_if_alone():
 def test_train_logs():
     x, y = _data(300, seed=11)
     chunks, steps = 3, 4
-    batches = stacked.batch_indices(N, chunks * steps, 16, seed=12, pool=len(x)).reshape(chunks, steps, 16, N)
+    batches = stacked.batch_indices(N, chunks * steps, 16, seed=12, pool=len(x)).reshape(
+        chunks, steps, 16, N
+    )
     models = {"plain": _mlp(False), "bn": _mlp(True)}
-    logs = sm.train(models, batches, x, y, learning_rate=0.2, x_test=x[:50], y_test=y[:50],
-                    x_probe=x[:20], etas=[0.1, 1.0], landscape_batches=2, landscape_models=["bn"],
-                    landscape_every=2)
+    logs = sm.train(
+        models,
+        batches,
+        x,
+        y,
+        learning_rate=0.2,
+        x_test=x[:50],
+        y_test=y[:50],
+        x_probe=x[:20],
+        etas=[0.1, 1.0],
+        landscape_batches=2,
+        landscape_models=["bn"],
+        landscape_every=2,
+    )
     assert set(logs) == {"plain", "bn"}
     for log in logs.values():
         assert log["test_acc"].shape == (chunks + 1, N)
@@ -299,9 +322,20 @@ def test_train_logs():
     land = logs["bn"]["landscape"]  # checkpoints 0 and 2 of 0, 1, 2
     assert land["loss0"].shape == (2, 2, N) and land["gnorm"].shape == (2, 2, N)
     assert land["losses"].shape == (2, 2, 2, N) and land["changes"].shape == (2, 2, 2, N)
-    np.testing.assert_allclose(logs["bn"]["test_acc"][-1], sm.accuracy(models["bn"], x[:50], y[:50]))
+    np.testing.assert_allclose(
+        logs["bn"]["test_acc"][-1], sm.accuracy(models["bn"], x[:50], y[:50])
+    )
     with pytest.raises(ValueError, match="every model must stack"):
-        sm.train({"one": _mlp(False, n=2)}, batches, x, y, learning_rate=0.1, x_test=x, y_test=y, x_probe=x)
+        sm.train(
+            {"one": _mlp(False, n=2)},
+            batches,
+            x,
+            y,
+            learning_rate=0.1,
+            x_test=x,
+            y_test=y,
+            x_probe=x,
+        )
     with pytest.raises(ValueError, match="batches must have shape"):
         sm.train(models, batches[0], x, y, learning_rate=0.1, x_test=x, y_test=y, x_probe=x)
 

@@ -13,8 +13,10 @@ keras = pytest.importorskip("keras")
 
 def _data(rows=96, n_in=16, classes=3, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(rows, n_in)).astype(np.float32),
-            rng.integers(classes, size=rows).astype(np.int32))
+    return (
+        rng.normal(size=(rows, n_in)).astype(np.float32),
+        rng.integers(classes, size=rows).astype(np.int32),
+    )
 
 
 def test_sweep_starts_every_normalization_from_the_same_kernels():
@@ -23,13 +25,27 @@ def test_sweep_starts_every_normalization_from_the_same_kernels():
 
     def build(norm):
         model = st.stacked_mlp(3, (8,), "before", norm=norm, n_in=16, n_out=3, groups=2)
-        built[norm] = [layer.kernel.numpy() for layer in model.layers
-                       if isinstance(layer, keras.layers.EinsumDense)]
+        built[norm] = [
+            layer.kernel.numpy()
+            for layer in model.layers
+            if isinstance(layer, keras.layers.EinsumDense)
+        ]
         return model
 
     seen = []
-    acc, moving = sb.sweep(build, 3, [4, 8], 16, 0.01, x, y, x, x[:40], y[:40],
-                           progress=lambda norm, b: seen.append((norm, b)))
+    acc, moving = sb.sweep(
+        build,
+        3,
+        [4, 8],
+        16,
+        0.01,
+        x,
+        y,
+        x,
+        x[:40],
+        y[:40],
+        progress=lambda norm, b: seen.append((norm, b)),
+    )
     assert seen == [(norm, b) for norm in st.NORMS for b in (4, 8)]
     for norm in ("group", "layer"):
         for a, b in zip(built["batch"], built[norm]):

@@ -24,10 +24,23 @@ keras = pytest.importorskip("keras")
 
 def test_mlp_003_layer_sequence():
     assert sm.layer_sequence(sm.mlp_003(False)) == [
-        "Flatten", "Dense(128)", "ReLU", "Dense(64)", "ReLU", "Dense(10, softmax)"]
+        "Flatten",
+        "Dense(128)",
+        "ReLU",
+        "Dense(64)",
+        "ReLU",
+        "Dense(10, softmax)",
+    ]
     assert sm.layer_sequence(sm.mlp_003(True)) == [
-        "Flatten", "Dense(128)", "BatchNormalization", "ReLU",
-        "Dense(64)", "BatchNormalization", "ReLU", "Dense(10, softmax)"]
+        "Flatten",
+        "Dense(128)",
+        "BatchNormalization",
+        "ReLU",
+        "Dense(64)",
+        "BatchNormalization",
+        "ReLU",
+        "Dense(10, softmax)",
+    ]
 
 
 def test_mlp_003_parameter_counts():
@@ -69,7 +82,9 @@ def test_mlp_003_twins_share_their_initial_kernels_under_one_seed():
 
 def test_mlp_003_reduced_twin_and_logits():
     model = sm.mlp_003(True, input_shape=(14, 14), width=0.5, logits=True)
-    assert sm.layer_sequence(model)[1] == "Dense(64)" and sm.layer_sequence(model)[-1] == "Dense(10)"
+    assert (
+        sm.layer_sequence(model)[1] == "Dense(64)" and sm.layer_sequence(model)[-1] == "Dense(10)"
+    )
     out = model(np.zeros((3, 14, 14), np.float32)).numpy()
     assert out.shape == (3, 10)
     probs = sm.mlp_003(False)(np.ones((2, 28, 28), np.float32)).numpy()
@@ -81,19 +96,42 @@ def test_mlp_003_reduced_twin_and_logits():
 
 def test_cnn_004_layer_sequences():
     assert sm.layer_sequence(sm.cnn_004()) == [
-        "Conv2D(32, relu)", "BatchNormalization", "Conv2D(64, relu)", "BatchNormalization",
-        "MaxPooling2D", "Flatten", "Dense(128, relu)", "BatchNormalization", "Dense(10, softmax)"]
+        "Conv2D(32, relu)",
+        "BatchNormalization",
+        "Conv2D(64, relu)",
+        "BatchNormalization",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense(128, relu)",
+        "BatchNormalization",
+        "Dense(10, softmax)",
+    ]
     assert sm.layer_sequence(sm.cnn_004("before")) == [
-        "Conv2D(32)", "BatchNormalization", "ReLU", "Conv2D(64)", "BatchNormalization", "ReLU",
-        "MaxPooling2D", "Flatten", "Dense(128)", "BatchNormalization", "ReLU",
-        "Dense(10, softmax)"]
+        "Conv2D(32)",
+        "BatchNormalization",
+        "ReLU",
+        "Conv2D(64)",
+        "BatchNormalization",
+        "ReLU",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense(128)",
+        "BatchNormalization",
+        "ReLU",
+        "Dense(10, softmax)",
+    ]
     assert sm.layer_sequence(sm.cnn_004("none")) == [
-        "Conv2D(32, relu)", "Conv2D(64, relu)", "MaxPooling2D", "Flatten", "Dense(128, relu)",
-        "Dense(10, softmax)"]
+        "Conv2D(32, relu)",
+        "Conv2D(64, relu)",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense(128, relu)",
+        "Dense(10, softmax)",
+    ]
 
 
 def test_cnn_004_parameter_counts():
-    conv = (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64)          # 28 -> 26 -> 24, pooled to 12x12x64
+    conv = (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64)  # 28 -> 26 -> 24, pooled to 12x12x64
     dense = (12 * 12 * 64 * 128 + 128) + (128 * 10 + 10)
     bn = 4 * (32 + 64 + 128)
     assert sm.cnn_004("none").count_params() == conv + dense == 1_199_882
@@ -126,7 +164,8 @@ def _chapter_6_source_cnn(placement, filters=(8, 16), units=32):
         h = keras.layers.BatchNormalization()(keras.layers.Dense(units, activation="relu")(h))
     else:
         h = keras.layers.ReLU()(
-            keras.layers.BatchNormalization()(keras.layers.Dense(units, use_bias=False)(h)))
+            keras.layers.BatchNormalization()(keras.layers.Dense(units, use_bias=False)(h))
+        )
     return keras.Model(inputs, keras.layers.Dense(10)(h))
 
 
@@ -140,10 +179,11 @@ def test_cnn_004_quarter_width_is_chapter_6s_source_cnn(placement):
     a, b = theirs.get_weights(), ours.get_weights()
     assert [w.shape for w in a] == [w.shape for w in b]
     for wa, wb in zip(a, b):
-        np.testing.assert_array_equal(wa, wb)                # same initial weights, same seed
+        np.testing.assert_array_equal(wa, wb)  # same initial weights, same seed
     for training in (False, True):
-        np.testing.assert_allclose(theirs(x, training=training).numpy(),
-                                   ours(x, training=training).numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            theirs(x, training=training).numpy(), ours(x, training=training).numpy(), atol=1e-5
+        )
 
 
 def test_cnn_004_works_with_the_course_helpers():
@@ -174,7 +214,7 @@ def test_pool_2x2():
     out = sm.pool_2x2(x)
     assert out.shape == (2, 2, 2) and out.dtype == np.float32
     assert out[0, 0, 0] == np.mean([0, 1, 4, 5])
-    np.testing.assert_array_equal(x, before)                 # the input is not modified
+    np.testing.assert_array_equal(x, before)  # the input is not modified
     assert sm.pool_2x2(np.zeros((3, 28, 28, 1))).shape == (3, 14, 14, 1)
 
 

@@ -47,8 +47,9 @@ def _plain(placement, norm, input_bn=False):
 
 def _stack(n, placement, norm="batch", input_bn=False, seed=1):
     keras.utils.set_random_seed(seed)
-    return st.stacked_mlp(n, WIDTHS, placement, norm=norm, n_in=N_IN, input_bn=input_bn,
-                          n_out=CLASSES, groups=2)
+    return st.stacked_mlp(
+        n, WIDTHS, placement, norm=norm, n_in=N_IN, input_bn=input_bn, n_out=CLASSES, groups=2
+    )
 
 
 # ------------------------------------------------------------------- a stack is n networks
@@ -56,13 +57,20 @@ def _stack(n, placement, norm="batch", input_bn=False, seed=1):
 
 @pytest.mark.parametrize(
     "placement, norm, input_bn",
-    [("after", "batch", True), ("before", "batch", False), ("before", "group", False),
-     ("before", "layer", False), ("none", "batch", False)],
+    [
+        ("after", "batch", True),
+        ("before", "batch", False),
+        ("before", "group", False),
+        ("before", "layer", False),
+        ("none", "batch", False),
+    ],
 )
 def test_stack_equals_plain_models(placement, norm, input_bn):
     n = 3
     x, _ = _data()
-    xb = np.stack([x[s * 32:(s + 1) * 32] for s in range(n)], axis=1)  # (32, n, N_IN): own batches
+    xb = np.stack(
+        [x[s * 32 : (s + 1) * 32] for s in range(n)], axis=1
+    )  # (32, n, N_IN): own batches
     model = _stack(n, placement, norm, input_bn)
     model(xb, training=True)  # move the moving statistics once
     out_train = model(xb, training=True).numpy()
@@ -70,10 +78,12 @@ def test_stack_equals_plain_models(placement, norm, input_bn):
     for s in range(n):
         plain = _plain(placement, norm, input_bn)
         st.copy_network(model, s, plain)
-        np.testing.assert_allclose(plain(xb[:, s], training=False).numpy(), out_infer[:, s],
-                                   atol=1e-5, rtol=1e-5)
-        np.testing.assert_allclose(plain(xb[:, s], training=True).numpy(), out_train[:, s],
-                                   atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(
+            plain(xb[:, s], training=False).numpy(), out_infer[:, s], atol=1e-5, rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            plain(xb[:, s], training=True).numpy(), out_train[:, s], atol=1e-5, rtol=1e-5
+        )
 
 
 def test_networks_of_a_stack_start_different():
@@ -100,8 +110,10 @@ def test_training_a_stack_equals_training_each_alone(norm, optimizer):
     x, y = _data()
     n, steps = 2, 8
     weights = np.array([0.5, 2.0])  # with SGD, per-network learning-rate factors
-    make_opt = {"adam": lambda: keras.optimizers.Adam(1e-2),
-                "sgd": lambda: keras.optimizers.SGD(0.1)}[optimizer]
+    make_opt = {
+        "adam": lambda: keras.optimizers.Adam(1e-2),
+        "sgd": lambda: keras.optimizers.SGD(0.1),
+    }[optimizer]
     idx = st.batch_indices(n, steps, 16, seed=3, pool=len(x))
     model = _stack(n, "before", norm)
     alone = []
@@ -112,14 +124,16 @@ def test_training_a_stack_equals_training_each_alone(norm, optimizer):
     losses = st.make_trainer(model, make_opt(), n, x, y, loss_weights=weights, last=3)(idx)
     assert losses.shape == (n,) and np.all(np.isfinite(losses))
     for s, one in enumerate(alone):
-        loss_s = st.make_trainer(one, make_opt(), 1, x, y, loss_weights=weights[s:s + 1],
-                                 last=3)(idx[..., s:s + 1])
+        loss_s = st.make_trainer(one, make_opt(), 1, x, y, loss_weights=weights[s : s + 1], last=3)(
+            idx[..., s : s + 1]
+        )
         np.testing.assert_allclose(loss_s[0], losses[s], rtol=1e-5)
         check = _stack(1, "before", norm, seed=20)
         st.copy_network(model, s, check)
         for got, want in zip(check.weights, one.weights):
-            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5,
-                                       err_msg=want.path)
+            np.testing.assert_allclose(
+                got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5, err_msg=want.path
+            )
 
 
 def test_trainer_continues_and_accepts_any_batch_size():
@@ -140,14 +154,17 @@ def test_precise_bn_is_the_float64_mean_and_variance_of_each_input():
     n = 2
     model = _stack(n, "after", input_bn=True)
     st.make_trainer(model, keras.optimizers.SGD(0.1), n, x, np.zeros(len(x), np.int32))(
-        st.batch_indices(n, 5, 16, seed=6, pool=len(x)))
+        st.batch_indices(n, 5, 16, seed=6, pool=len(x))
+    )
     xs = np.repeat(x[:, None], n, axis=1)
     assert st.precise_bn(model, xs) == 3
     bns = st.bn_layers(model)
     # The first BN normalizes the inputs themselves: its statistics are numpy's, in float64.
     flat = xs.reshape(len(x), -1).astype(np.float64)
     np.testing.assert_array_equal(bns[0].moving_mean.numpy(), flat.mean(axis=0).astype(np.float32))
-    np.testing.assert_array_equal(bns[0].moving_variance.numpy(), flat.var(axis=0).astype(np.float32))
+    np.testing.assert_array_equal(
+        bns[0].moving_variance.numpy(), flat.var(axis=0).astype(np.float32)
+    )
     # Every later one: its input with the earlier layers' new statistics, in inference mode.
     for bn in bns[1:]:
         z = np.asarray(keras.Model(model.input, bn.input)(xs, training=False), np.float64)
@@ -182,7 +199,8 @@ def test_trainer_takes_tensors_as_they_are():
     x, y = _data()
     model = _stack(2, "none")
     losses = st.make_trainer(model, keras.optimizers.SGD(0.1), 2, tf.constant(x), tf.constant(y))(
-        st.batch_indices(2, 3, 8, seed=12, pool=len(x)))
+        st.batch_indices(2, 3, 8, seed=12, pool=len(x))
+    )
     assert losses.shape == (2,)
 
 
@@ -208,7 +226,7 @@ def test_batch_indices_are_passes_of_permutations():
     for s in range(3):
         column = idx[..., s].ravel()  # 70 = 2 full passes of 25, then 20 of a third
         for p in range(2):
-            assert sorted(column[25 * p:25 * (p + 1)]) == list(range(25))
+            assert sorted(column[25 * p : 25 * (p + 1)]) == list(range(25))
         assert len(set(column[50:])) == 20
     assert not np.array_equal(idx[..., 0], idx[..., 1])
     np.testing.assert_array_equal(idx, st.batch_indices(3, 7, 10, seed=8, pool=25))
@@ -297,10 +315,12 @@ def test_stacked_cnn_equals_plain_cnns(norm):
         plain = _plain_cnn(norm)
         st.copy_network(model, s, plain)
         images = xb[:, s].reshape(16, SIDE, SIDE, 1)
-        np.testing.assert_allclose(plain(images, training=False).numpy(), out_infer[:, s],
-                                   atol=1e-5, rtol=1e-5)
-        np.testing.assert_allclose(plain(images, training=True).numpy(), out_train[:, s],
-                                   atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(
+            plain(images, training=False).numpy(), out_infer[:, s], atol=1e-5, rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            plain(images, training=True).numpy(), out_train[:, s], atol=1e-5, rtol=1e-5
+        )
 
 
 def test_stacked_cnn_kernels_start_as_one_networks():

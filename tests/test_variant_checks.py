@@ -36,8 +36,14 @@ def test_gradient_check_passes_bnlib_and_fails_a_wrong_backward_pass():
 def test_gradient_check_names_every_parameter():
     rng = np.random.default_rng(1)
     with pytest.raises(ValueError, match="names"):
-        vc.gradient_check(bnlib.batch_norm_forward, bnlib.batch_norm_backward, rng.normal(size=(4, 3)),
-                          [np.ones(3), np.zeros(3)], rng, names=("dgamma",))
+        vc.gradient_check(
+            bnlib.batch_norm_forward,
+            bnlib.batch_norm_backward,
+            rng.normal(size=(4, 3)),
+            [np.ones(3), np.zeros(3)],
+            rng,
+            names=("dgamma",),
+        )
 
 
 def test_f32_ratio_counts_float32_epsilons_times_the_scale():
@@ -86,7 +92,13 @@ def test_compare_with_keras_rejects_bad_input():
 # them for a variant with a formula error (epsilon 1e-2 instead of Keras's 1e-3 in the forward
 # pass; a renorm that forgets its correction d; a weight norm without its projection).
 
-PARITIES = ["layer_norm_parity", "instance_norm_parity", "group_norm_parity", "renorm_parity", "weight_norm_parity"]
+PARITIES = [
+    "layer_norm_parity",
+    "instance_norm_parity",
+    "group_norm_parity",
+    "renorm_parity",
+    "weight_norm_parity",
+]
 
 
 @pytest.mark.parametrize("name", PARITIES)
@@ -142,5 +154,7 @@ def test_weight_norm_parity_catches_a_missing_projection(monkeypatch):
         return dv + cache.g / cache.norm * dg * cache.v_hat, dg
 
     monkeypatch.setattr(bnlib, "weight_norm_backward", unprojected)
-    table = vc.weight_norm_parity(np.random.default_rng(5))["weight norm against tf.GradientTape, float32"]
+    table = vc.weight_norm_parity(np.random.default_rng(5))[
+        "weight norm against tf.GradientTape, float32"
+    ]
     assert table["dv"] > 1000 and table["w"] <= 16

@@ -90,7 +90,7 @@ def reference_standardize(x, axes, epsilon=EPS):
 
 def reference_group_norm(x, gamma, beta, groups, epsilon=EPS):
     """Group normalization for channels-last x, written out with a reshape."""
-    n, c = x.shape[0], x.shape[-1]
+    c = x.shape[-1]
     xg = x.reshape(x.shape[:-1] + (groups, c // groups))
     axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)
     return reference_standardize(xg, axes, epsilon).reshape(x.shape) * gamma + beta
@@ -133,7 +133,13 @@ def test_layer_norm_forward_and_gradients(rng, shape, axis):
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-13)
     assert isinstance(cache, NormCache) and cache.kind == "layer" and cache.param_shape == pshape
     dout = rng.standard_normal(shape)
-    check_gradients(lambda v, g, b: layer_norm_forward(v, g, b, axis=axis), layer_norm_backward, x, [gamma, beta], dout)
+    check_gradients(
+        lambda v, g, b: layer_norm_forward(v, g, b, axis=axis),
+        layer_norm_backward,
+        x,
+        [gamma, beta],
+        dout,
+    )
 
 
 def test_layer_norm_does_not_depend_on_the_rest_of_the_batch(rng):
@@ -154,9 +160,13 @@ def test_instance_norm_forward_and_gradients(rng, shape):
     gamma, beta = affine(rng, (shape[-1],))
     y, cache = instance_norm_forward(x, gamma, beta)
     spatial = tuple(range(1, len(shape) - 1))
-    np.testing.assert_allclose(y, reference_standardize(x, spatial) * gamma + beta, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        y, reference_standardize(x, spatial) * gamma + beta, rtol=1e-12, atol=1e-13
+    )
     assert cache.kind == "instance"
-    check_gradients(instance_norm_forward, instance_norm_backward, x, [gamma, beta], rng.standard_normal(shape))
+    check_gradients(
+        instance_norm_forward, instance_norm_backward, x, [gamma, beta], rng.standard_normal(shape)
+    )
 
 
 @pytest.mark.parametrize("groups", [1, 2, 3, 6])
@@ -164,7 +174,9 @@ def test_group_norm_forward_and_gradients(rng, groups):
     x = sample(rng, NHWC)
     gamma, beta = affine(rng, (6,))
     y, cache = group_norm_forward(x, gamma, beta, groups=groups)
-    np.testing.assert_allclose(y, reference_group_norm(x, gamma, beta, groups), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        y, reference_group_norm(x, gamma, beta, groups), rtol=1e-12, atol=1e-13
+    )
     assert cache.kind == "group" and cache.param_shape == (6,)
     check_gradients(
         lambda v, g, b: group_norm_forward(v, g, b, groups=groups),
@@ -204,7 +216,9 @@ def test_group_norm_extremes_are_instance_and_layer_norm(rng):
     gamma, beta = affine(rng, (6,))
     y_in, _ = instance_norm_forward(x, gamma, beta)
     for groups in (6, -1):  # -1 means one group per channel, as in Keras
-        np.testing.assert_allclose(group_norm_forward(x, gamma, beta, groups=groups)[0], y_in, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(
+            group_norm_forward(x, gamma, beta, groups=groups)[0], y_in, rtol=1e-13, atol=1e-14
+        )
     ones, zeros = np.ones((4, 5, 6)), np.zeros((4, 5, 6))
     y_ln, _ = layer_norm_forward(x, ones, zeros, axis=(1, 2, 3))
     y_gn, _ = group_norm_forward(x, np.ones(6), np.zeros(6), groups=1)
@@ -217,7 +231,10 @@ def test_group_norm_on_dense_inputs(rng):
     y, _ = group_norm_forward(x, gamma, beta, groups=2)
     np.testing.assert_allclose(y, reference_group_norm(x, gamma, beta, 2), rtol=1e-12, atol=1e-13)
     check_gradients(
-        lambda v, g, b: group_norm_forward(v, g, b, groups=2), group_norm_backward, x, [gamma, beta],
+        lambda v, g, b: group_norm_forward(v, g, b, groups=2),
+        group_norm_backward,
+        x,
+        [gamma, beta],
         rng.standard_normal(x.shape),
     )
 
@@ -290,7 +307,9 @@ def test_batch_renorm_gradients_where_r_and_d_are_clipped(rng):
 
 @pytest.mark.parametrize("layout_name", ["dense", "nhwc", "nchw"])
 def test_batch_renorm_gradients_hold_r_and_d_constant(rng, layout_name):
-    shape, axis = {"dense": ((8, 5), -1), "nhwc": ((4, 3, 2, 5), -1), "nchw": ((4, 5, 3, 2), 1)}[layout_name]
+    shape, axis = {"dense": ((8, 5), -1), "nhwc": ((4, 3, 2, 5), -1), "nchw": ((4, 5, 3, 2), 1)}[
+        layout_name
+    ]
     x = sample(rng, shape, axis)
     gamma, beta = affine(rng, (5,))
     mean, var = bnlib.batch_statistics(x, axis=axis)
@@ -315,7 +334,9 @@ def test_batch_renorm_gradients_hold_r_and_d_constant(rng, layout_name):
     assert rel_error(dbeta, numerical_gradient(lambda b: frozen(x, b=b), beta, dout)) < GRAD_TOL
     # ...and it is *not* the full derivative, which also differentiates r and d.
     full = numerical_gradient(
-        lambda v: batch_renorm_forward(v, gamma, beta, mm, ms, rmax=3.0, dmax=5.0, axis=axis)[0], x, dout
+        lambda v: batch_renorm_forward(v, gamma, beta, mm, ms, rmax=3.0, dmax=5.0, axis=axis)[0],
+        x,
+        dout,
     )
     assert rel_error(dx, full) > 1e-2
 
@@ -347,8 +368,12 @@ def test_weight_norm_forward_and_gradients(rng):
     np.testing.assert_allclose(weight_norm_forward(3.5 * v, g)[0], w, rtol=1e-13)
     dw = rng.standard_normal(v.shape)
     dv, dg = weight_norm_backward(dw, cache)
-    assert rel_error(dv, numerical_gradient(lambda t: weight_norm_forward(t, g)[0], v, dw)) < GRAD_TOL
-    assert rel_error(dg, numerical_gradient(lambda t: weight_norm_forward(v, t)[0], g, dw)) < GRAD_TOL
+    assert (
+        rel_error(dv, numerical_gradient(lambda t: weight_norm_forward(t, g)[0], v, dw)) < GRAD_TOL
+    )
+    assert (
+        rel_error(dg, numerical_gradient(lambda t: weight_norm_forward(v, t)[0], g, dw)) < GRAD_TOL
+    )
     # The gradient with respect to v is orthogonal to v, column by column.
     np.testing.assert_allclose(np.sum(dv * v, axis=0), 0.0, atol=1e-13)
 
@@ -410,18 +435,27 @@ def _gn(x=X4, gamma=G6, beta=B6, groups=3, **kw):
     return group_norm_forward(x, gamma, beta, groups=groups, **kw)
 
 
-def _rn(x=X4, moving_mean=np.zeros(6), moving_stddev=np.ones(6), **kw):
+def _rn(x=X4, moving_mean=None, moving_stddev=None, **kw):
+    moving_mean = np.zeros(6) if moving_mean is None else moving_mean
+    moving_stddev = np.ones(6) if moving_stddev is None else moving_stddev
     return batch_renorm_forward(x, G6, B6, moving_mean, moving_stddev, **kw)
 
 
-def _wn(v=np.ones((3, 2)), g=np.ones(2)):
+def _wn(v=None, g=None):
+    v = np.ones((3, 2)) if v is None else v
+    g = np.ones(2) if g is None else g
     return weight_norm_forward(v, g)
 
 
 REJECTS = {  # id: (function, arguments, exception, message pattern)
     "ln-gamma-shape": (_ln, dict(gamma=np.ones(5)), ValueError, r"^gamma must have shape \(6,\)"),
     "ln-beta-shape": (_ln, dict(beta=np.zeros(7)), ValueError, r"^beta must have shape \(6,\)"),
-    "ln-gamma-for-3-axes": (_ln, dict(axis=(1, 2, 3)), ValueError, r"^gamma must have shape \(4, 5, 6\)"),
+    "ln-gamma-for-3-axes": (
+        _ln,
+        dict(axis=(1, 2, 3)),
+        ValueError,
+        r"^gamma must have shape \(4, 5, 6\)",
+    ),
     "ln-batch-axis": (_ln, dict(axis=0), ValueError, r"^axis must not include the batch axis"),
     "ln-axis-range": (_ln, dict(axis=4), ValueError, r"^axis=4 is out of range"),
     "ln-no-axis": (_ln, dict(axis=()), ValueError, r"^axis must name at least one axis"),
@@ -431,32 +465,84 @@ REJECTS = {  # id: (function, arguments, exception, message pattern)
     "ln-x-1d": (_ln, dict(x=X4[0, 0, 0]), ValueError, r"^x must have at least 2 dimensions"),
     "ln-x-empty": (_ln, dict(x=np.zeros((0, 6))), ValueError, r"^x must not be empty"),
     "ln-x-nan": (_ln, dict(x=X4 * np.nan), ValueError, r"^x contains 360 NaN"),
-    "in-no-spatial-axis": (_in, dict(x=X4[:, 0, 0]), ValueError, r"^x must have shape \(N, H, W, C\)"),
+    "in-no-spatial-axis": (
+        _in,
+        dict(x=X4[:, 0, 0]),
+        ValueError,
+        r"^x must have shape \(N, H, W, C\)",
+    ),
     "in-gamma-shape": (_in, dict(gamma=np.ones(4)), ValueError, r"^gamma must have shape \(6,\)"),
     "in-epsilon": (_in, dict(epsilon=-1.0), ValueError, r"^epsilon must be a positive"),
     "in-x-string": (_in, dict(x="x"), TypeError, r"^x must be an array of numbers"),
-    "gn-groups-4": (_gn, dict(groups=4), ValueError, r"^groups=4 must divide the number of channels"),
-    "gn-keras-default-32": (group_norm_forward, dict(x=X4, gamma=G6, beta=B6), ValueError, r"^groups=32 must divide"),
+    "gn-groups-4": (
+        _gn,
+        dict(groups=4),
+        ValueError,
+        r"^groups=4 must divide the number of channels",
+    ),
+    "gn-keras-default-32": (
+        group_norm_forward,
+        dict(x=X4, gamma=G6, beta=B6),
+        ValueError,
+        r"^groups=32 must divide",
+    ),
     "gn-groups-0": (_gn, dict(groups=0), ValueError, r"^groups must be a positive integer or -1"),
     "gn-groups-float": (_gn, dict(groups=2.0), TypeError, r"^groups must be an integer"),
     "gn-batch-axis": (_gn, dict(axis=0), ValueError, r"^axis must be a channel axis"),
-    "gn-gamma-for-axis-1": (_gn, dict(groups=2, axis=1), ValueError, r"^gamma must have shape \(4,\)"),
+    "gn-gamma-for-axis-1": (
+        _gn,
+        dict(groups=2, axis=1),
+        ValueError,
+        r"^gamma must have shape \(4,\)",
+    ),
     "gn-epsilon-nan": (_gn, dict(epsilon=np.nan), ValueError, r"^epsilon must be finite"),
-    "rn-moving-mean-shape": (_rn, dict(moving_mean=np.zeros(5)), ValueError, r"^moving_mean must have shape \(6,\)"),
-    "rn-moving-stddev-zero": (_rn, dict(moving_stddev=np.zeros(6)), ValueError, r"^moving_stddev must be positive"),
+    "rn-moving-mean-shape": (
+        _rn,
+        dict(moving_mean=np.zeros(5)),
+        ValueError,
+        r"^moving_mean must have shape \(6,\)",
+    ),
+    "rn-moving-stddev-zero": (
+        _rn,
+        dict(moving_stddev=np.zeros(6)),
+        ValueError,
+        r"^moving_stddev must be positive",
+    ),
     "rn-rmax-below-1": (_rn, dict(rmax=0.5), ValueError, r"^rmax must be a number >= 1"),
     "rn-dmax-negative": (_rn, dict(dmax=-1.0), ValueError, r"^dmax must be a number >= 0"),
     "rn-rmax-string": (_rn, dict(rmax="3"), TypeError, r"^rmax must be a real number"),
     "rn-axis-range": (_rn, dict(axis=5), ValueError, r"^axis=5 is out of range"),
     "rn-epsilon": (_rn, dict(epsilon=0), ValueError, r"^epsilon must be a positive"),
-    "wn-v-3d": (_wn, dict(v=np.ones((3, 4, 2))), ValueError, r"^v must be a dense kernel of shape \(D_in, C\)"),
-    "wn-g-shape": (_wn, dict(v=np.ones((3, 4)), g=np.ones(3)), ValueError, r"^g must have shape \(4,\)"),
-    "wn-zero-column": (_wn, dict(v=np.array([[1.0, 0.0], [2.0, 0.0]])), ValueError, r"^v must have no all-zero column"),
-    "wn-g-inf": (_wn, dict(g=np.array([1.0, np.inf])), ValueError, r"^g contains 1 NaN or infinite"),
+    "wn-v-3d": (
+        _wn,
+        dict(v=np.ones((3, 4, 2))),
+        ValueError,
+        r"^v must be a dense kernel of shape \(D_in, C\)",
+    ),
+    "wn-g-shape": (
+        _wn,
+        dict(v=np.ones((3, 4)), g=np.ones(3)),
+        ValueError,
+        r"^g must have shape \(4,\)",
+    ),
+    "wn-zero-column": (
+        _wn,
+        dict(v=np.array([[1.0, 0.0], [2.0, 0.0]])),
+        ValueError,
+        r"^v must have no all-zero column",
+    ),
+    "wn-g-inf": (
+        _wn,
+        dict(g=np.array([1.0, np.inf])),
+        ValueError,
+        r"^g contains 1 NaN or infinite",
+    ),
 }
 
 
-@pytest.mark.parametrize(("function", "kwargs", "exc", "match"), REJECTS.values(), ids=REJECTS.keys())
+@pytest.mark.parametrize(
+    ("function", "kwargs", "exc", "match"), REJECTS.values(), ids=REJECTS.keys()
+)
 def test_forward_rejects(function, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         function(**kwargs)
@@ -471,11 +557,19 @@ def test_backward_rejects_wrong_cache_and_dout(rng):
     _, bn = batch_norm_forward(x, G6, B6)
     _, wn = weight_norm_forward(np.ones((3, 2)), np.ones(2))
     dout = np.ones(NHWC)
-    with pytest.raises(TypeError, match=r"^cache must be the NormCache returned by group_norm_forward, got a layer cache"):
+    with pytest.raises(
+        TypeError,
+        match=r"^cache must be the NormCache returned by group_norm_forward, got a layer cache",
+    ):
         group_norm_backward(dout, ln)
-    with pytest.raises(TypeError, match=r"^cache must be the NormCache returned by layer_norm_forward, got a BatchNormCache"):
+    with pytest.raises(
+        TypeError,
+        match=r"^cache must be the NormCache returned by layer_norm_forward, got a BatchNormCache",
+    ):
         layer_norm_backward(dout, bn)
-    with pytest.raises(TypeError, match=r"^cache must be the NormCache returned by instance_norm_forward"):
+    with pytest.raises(
+        TypeError, match=r"^cache must be the NormCache returned by instance_norm_forward"
+    ):
         instance_norm_backward(dout, gn)
     with pytest.raises(TypeError, match=r"^cache must be the BatchRenormCache"):
         batch_renorm_backward(dout, bn)
@@ -483,8 +577,12 @@ def test_backward_rejects_wrong_cache_and_dout(rng):
         batch_renorm_update(np.zeros(6), np.ones(6), ln)
     with pytest.raises(TypeError, match=r"^cache must be the WeightNormCache"):
         weight_norm_backward(np.ones((3, 2)), rn)
-    for backward, cache in [(layer_norm_backward, ln), (group_norm_backward, gn), (instance_norm_backward, inn),
-                            (batch_renorm_backward, rn)]:
+    for backward, cache in [
+        (layer_norm_backward, ln),
+        (group_norm_backward, gn),
+        (instance_norm_backward, inn),
+        (batch_renorm_backward, rn),
+    ]:
         with pytest.raises(ValueError, match=r"^dout must have shape \(3, 4, 5, 6\)"):
             backward(np.ones(6), cache)
         with pytest.raises(ValueError, match=r"^dout contains 1 NaN"):
@@ -533,8 +631,22 @@ def keras_train_call(layer, x, dout):
     return y.numpy(), [g.numpy() for g in grads]
 
 
-def compare_training_call(y, grads, y_k, grads_k, xw, dout_w, mean, inv_std, gamma_w, beta_w, reduce_axes,
-                          param_axes, r=1.0, d=0.0):
+def compare_training_call(
+    y,
+    grads,
+    y_k,
+    grads_k,
+    xw,
+    dout_w,
+    mean,
+    inv_std,
+    gamma_w,
+    beta_w,
+    reduce_axes,
+    param_axes,
+    r=1.0,
+    d=0.0,
+):
     """Compare bnlib's training call with Keras's, each at ULPS float32 epsilons times its scale S.
 
     The arrays after ``grads_k`` are in the working layout of the normalization (the input itself,
@@ -549,12 +661,20 @@ def compare_training_call(y, grads, y_k, grads_k, xw, dout_w, mean, inv_std, gam
     ra = reduce_axes
     y_scale = np.max(g * (x_mag * r + d) + b)
     dx_scale = np.max(
-        inv_std * g * r * (abs_dout + abs_dout.mean(axis=ra, keepdims=True)
-                           + x_mag * (abs_dout * x_mag).mean(axis=ra, keepdims=True))
+        inv_std
+        * g
+        * r
+        * (
+            abs_dout
+            + abs_dout.mean(axis=ra, keepdims=True)
+            + x_mag * (abs_dout * x_mag).mean(axis=ra, keepdims=True)
+        )
     )
     assert_f32_close(y, y_k, y_scale, "y")
     assert_f32_close(dx, grads_k[0], dx_scale, "dx")
-    assert_f32_close(dgamma, grads_k[1], np.max(np.sum(abs_dout * (x_mag * r + d), axis=param_axes)), "dgamma")
+    assert_f32_close(
+        dgamma, grads_k[1], np.max(np.sum(abs_dout * (x_mag * r + d), axis=param_axes)), "dgamma"
+    )
     assert_f32_close(dbeta, grads_k[2], np.max(np.sum(abs_dout, axis=param_axes)), "dbeta")
 
 
@@ -562,8 +682,18 @@ def compare_norm_call(y, grads, y_k, grads_k, x, dout, cache, beta):
     shape = cache.x_hat.shape  # the working layout (channels-last inputs only)
     beta_w = np.asarray(beta, np.float64).reshape(cache.gamma.shape)
     compare_training_call(
-        y, grads, y_k, grads_k, x.reshape(shape), dout.reshape(shape), cache.mean, cache.inv_std,
-        cache.gamma, beta_w, cache.reduce_axes, cache.param_axes,
+        y,
+        grads,
+        y_k,
+        grads_k,
+        x.reshape(shape),
+        dout.reshape(shape),
+        cache.mean,
+        cache.inv_std,
+        cache.gamma,
+        beta_w,
+        cache.reduce_axes,
+        cache.param_axes,
     )
 
 
@@ -618,10 +748,15 @@ def test_group_norm_defaults_match_keras(keras_seed):
     defaults = inspect.signature(group_norm_forward).parameters
     assert defaults["groups"].default == layer.groups == 32
     assert defaults["epsilon"].default == layer.epsilon
-    assert inspect.signature(layer_norm_forward).parameters["epsilon"].default == keras.layers.LayerNormalization().epsilon
+    assert (
+        inspect.signature(layer_norm_forward).parameters["epsilon"].default
+        == keras.layers.LayerNormalization().epsilon
+    )
 
 
-@pytest.mark.parametrize(("shape", "axis"), [((16, 5), -1), ((4, 3, 2, 5), -1)], ids=["dense", "nhwc"])
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((16, 5), -1), ((4, 3, 2, 5), -1)], ids=["dense", "nhwc"]
+)
 def test_batch_renorm_matches_keras_over_several_steps(rng, keras_seed, shape, axis):
     # Keras's renorm clips r to [rmin, rmax]; the paper (and bnlib) use rmin = 1 / rmax.
     rmax, dmax, renorm_momentum, momentum = 3.0, 5.0, 0.5, 0.8
@@ -646,26 +781,50 @@ def test_batch_renorm_matches_keras_over_several_steps(rng, keras_seed, shape, a
     loc = 3.0 * np.arange(5) - 2.0
     scale = rng.uniform(0.5, 3.0, 5)
     clipped = []
-    for step in range(8):
+    for _ in range(8):
         x = (loc + scale * rng.standard_normal(shape)).astype(np.float32)
         dout = rng.standard_normal(shape).astype(np.float32)
         y_k, grads_k = keras_train_call(layer, x, dout)
         y, cache = batch_renorm_forward(x, gamma, beta, rm, rs, rmax=rmax, dmax=dmax, axis=axis)
         assert isinstance(cache, BatchRenormCache)
-        clipped.append(bool(np.any(np.isin(cache.r, [rmax, 1 / np.float32(rmax)])) or np.any(np.abs(cache.d) == dmax)))
+        clipped.append(
+            bool(
+                np.any(np.isin(cache.r, [rmax, 1 / np.float32(rmax)]))
+                or np.any(np.abs(cache.d) == dmax)
+            )
+        )
         grads = batch_renorm_backward(dout, cache)
         compare_training_call(
-            y, grads, y_k, grads_k, x, dout, cache.mean, cache.inv_std, cache.gamma, beta,
-            cache.reduce_axes, cache.reduce_axes, r=cache.r, d=cache.d,
+            y,
+            grads,
+            y_k,
+            grads_k,
+            x,
+            dout,
+            cache.mean,
+            cache.inv_std,
+            cache.gamma,
+            beta,
+            cache.reduce_axes,
+            cache.reduce_axes,
+            r=cache.r,
+            d=cache.d,
         )
         rm, rs = batch_renorm_update(rm, rs, cache, renorm_momentum)
         mm, ms = batch_renorm_update(mm, ms, cache, momentum)
     assert clipped[0] and not clipped[-1], clipped  # both regimes were exercised
-    for name, ours in [("renorm_mean", rm), ("renorm_stddev", rs), ("moving_mean", mm), ("moving_stddev", ms)]:
+    for name, ours in [
+        ("renorm_mean", rm),
+        ("renorm_stddev", rs),
+        ("moving_mean", mm),
+        ("moving_stddev", ms),
+    ]:
         theirs = getattr(layer, name).numpy()
         assert_f32_close(ours, theirs, np.max(np.abs(theirs)), name)
     moving_variance = np.maximum(ms.astype(np.float64) ** 2 - EPS, 0.0)
-    assert_f32_close(moving_variance, layer.moving_variance.numpy(), np.max(moving_variance), "moving_variance")
+    assert_f32_close(
+        moving_variance, layer.moving_variance.numpy(), np.max(moving_variance), "moving_variance"
+    )
     # Inference: plain batch normalization with those statistics.
     x = (loc + scale * rng.standard_normal(shape)).astype(np.float32)
     y_k = layer(x, training=False).numpy()
