@@ -48,15 +48,20 @@ __all__ = [
     "batch_indices",
     "make_trainer",
     "make_plain_trainer",
+    "make_train_step",
+    "stack",
     "restart",
     "bn_layers",
     "normalized_std",
     "layer_input",
     "precise_bn",
     "stacked_accuracy",
+    "network_accuracies",
     "accuracy",
+    "moving_statistics",
     "evaluate",
     "copy_network",
+    "plain_mlp",
 ]
 
 PLACEMENTS = ("after", "before", "none")
@@ -596,6 +601,48 @@ def make_plain_trainer(model, optimizer, data, labels, last=20):
     return trainer
 
 
+def make_train_step(model, optimizer, variables=None, training=True):
+    """One compiled training step of a stack, for hand-written loops (chapter 5).
+
+    ``step(xb, yb)`` takes a batch per network, ``xb`` of shape ``(B, n, D)`` and labels ``yb``
+    of shape ``(B, n)``, and applies one update for the loss ``sum_s loss_s``, the sum of the
+    networks' mean sparse categorical cross-entropies (from logits). It returns that loss.
+
+    Parameters
+    ----------
+    model : keras.Model
+        ``(B, n, D)`` → ``(B, n, classes)``.
+    optimizer : keras.optimizers.Optimizer
+    variables : list of variables, optional
+        What the optimizer updates; the model's trainable variables by default. Giving fewer
+        freezes the rest without changing how the model runs.
+    training : bool, default True
+        The mode the model is called in: with True, BN layers normalize with the batch's
+        statistics and update their moving averages (unless the layer is not trainable).
+    """
+    variables = model.trainable_variables if variables is None else variables
+
+    @tf.function
+    def train_step(xb, yb):
+        with tf.GradientTape() as tape:
+            losses = keras.losses.sparse_categorical_crossentropy(
+                yb, model(xb, training=training), from_logits=True
+            )
+            loss = tf.reduce_sum(tf.reduce_mean(losses, axis=0))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    return train_step
+
+
+def stack(x, n):
+    """The same examples for each of ``n`` stacked networks: ``(N, D)`` → ``(N, n, D)``, a view."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x must be (N, D), got shape {x.shape}")
+    return np.broadcast_to(x[:, None], (len(x), _positive_int(n, "n"), x.shape[-1]))
+
+
 def restart(model, weights, optimizer, learning_rate=None):
     """Start a new run with a compiled trainer: initial ``weights``, a fresh optimizer state.
 
@@ -789,6 +836,32 @@ def stacked_accuracy(model, n, x, y, chunk=1000):
     return correct / len(x)
 
 
+def network_accuracies(model, x, y, chunk=500):
+    """:func:`stacked_accuracy` with ``n`` read off the model's input ``(B, n, D)``."""
+    return stacked_accuracy(model, model.input_shape[1], x, y, chunk=chunk)
+
+
+def moving_statistics(model, n):
+    """Each BN layer's moving mean and variance, per network.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A stack of ``n`` networks whose BN layers normalize ``(B, n * units)``.
+    n : int
+
+    Returns
+    -------
+    list of (mean, variance) pairs of float32 arrays of shape (n, units)
+        One pair per BN layer, in order; row ``s`` belongs to network ``s``.
+    """
+    n = _positive_int(n, "n")
+    return [
+        (bn.moving_mean.numpy().reshape(n, -1), bn.moving_variance.numpy().reshape(n, -1))
+        for bn in bn_layers(model)
+    ]
+
+
 def accuracy(model, x, y, chunk=1000):
     """Inference-mode accuracy of a plain Keras model (logits of shape ``(B, classes)``).
 
@@ -891,6 +964,21 @@ def copy_network(stacked, s, plain):
             if any(w.size != units for w in new):
                 raise ValueError(f"network {s} is not in layer {a.name}")
         b.set_weights(new)
+
+
+def plain_mlp(widths, n_in, n_out=10):
+    """One network of ``stacked_mlp(n, widths, "before", n_in=n_in)`` as ordinary Keras layers.
+
+    ``(Dense(w, use_bias=False) -> BN -> ReLU)`` per width, then ``Dense(n_out)``; the layers are
+    named ``dense_i``, ``bn_i`` (from 1) and ``logits``. Load network ``s`` of a stack into it
+    with :func:`copy_network`.
+    """
+    inputs = keras.Input(shape=(_positive_int(n_in, "n_in"),))
+    h = inputs
+    for i, units in enumerate(widths, start=1):
+        h = keras.layers.Dense(_positive_int(units, "widths"), use_bias=False, name=f"dense_{i}")(h)
+        h = keras.layers.ReLU()(keras.layers.BatchNormalization(name=f"bn_{i}")(h))
+    return keras.Model(inputs, keras.layers.Dense(n_out, name="logits")(h))
 
 
 def normalized_std(model, x):

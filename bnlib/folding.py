@@ -42,7 +42,7 @@ def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, eps
         kernel_folded = kernel * s          (s applied along the last, output-channel axis)
         bias_folded   = (bias - moving_mean) * s + beta
 
-    See chapter 5 of the course. This is exact only in inference mode: in training mode BN uses
+    See chapter 5b of the course. This is exact only in inference mode: in training mode BN uses
     the statistics of each batch, which no fixed kernel can reproduce.
 
     Parameters

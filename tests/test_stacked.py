@@ -427,3 +427,97 @@ def test_normalized_std_is_the_std_of_x_hat_and_changes_nothing():
     assert np.all(st.normalized_std(model, x)[0] < got[0])
     with pytest.raises(ValueError, match="x must be"):
         st.normalized_std(model, x[0])
+
+
+# ---------------------------------------------- chapter 5's hand-written loops and helpers
+
+
+def test_make_train_step_is_one_adam_step_on_the_summed_loss():
+    x, y = _data(rows=16)
+    model = _stack(2, "before")
+    twin = _stack(2, "before")
+    xb, yb = st.stack(x, 2), np.stack([y, y[::-1]], axis=1)
+    loss = st.make_train_step(model, keras.optimizers.SGD(0.1))(xb, yb)
+    with tf.GradientTape() as tape:
+        logits = twin(xb, training=True)
+        expected = sum(
+            tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(yb[:, s], logits[:, s], True)
+            )
+            for s in range(2)
+        )
+    grads = tape.gradient(expected, twin.trainable_variables)
+    np.testing.assert_allclose(float(loss), float(expected), rtol=1e-6)
+    for v, w, g in zip(model.trainable_variables, twin.trainable_variables, grads):
+        np.testing.assert_allclose(v.numpy(), w.numpy() - 0.1 * g.numpy(), rtol=1e-5, atol=1e-6)
+    # BN ran in training mode: its moving statistics moved.
+    assert not np.allclose(st.moving_statistics(model, 2)[0][0], 0)
+
+
+def test_make_train_step_updates_only_the_variables_given_and_respects_training():
+    x, y = _data(rows=16)
+    model = _stack(2, "before")
+    xb, yb = st.stack(x, 2), np.stack([y, y], axis=1)
+    head = model.layers[-1]
+    in_head = {id(v) for v in head.variables}
+    frozen = [v.numpy().copy() for v in model.trainable_variables if id(v) not in in_head]
+    st.make_train_step(model, keras.optimizers.SGD(0.1), variables=head.trainable_variables)(xb, yb)
+    after = [v.numpy() for v in model.trainable_variables if id(v) not in in_head]
+    assert frozen and all(np.array_equal(a, b) for a, b in zip(frozen, after))
+    before = st.moving_statistics(model, 2)
+    st.make_train_step(model, keras.optimizers.SGD(0.1), training=False)(xb, yb)
+    for (m0, v0), (m1, v1) in zip(before, st.moving_statistics(model, 2)):
+        assert np.array_equal(m0, m1) and np.array_equal(v0, v1)
+
+
+def test_moving_statistics_are_per_network_rows():
+    model = _stack(3, "before")
+    bn = st.bn_layers(model)[0]
+    bn.moving_mean.assign(np.arange(3 * WIDTHS[0], dtype=np.float32))
+    (mean, var), second = st.moving_statistics(model, 3)
+    assert mean.shape == var.shape == (3, WIDTHS[0]) and second[0].shape == (3, WIDTHS[1])
+    np.testing.assert_array_equal(mean[1], np.arange(WIDTHS[0], 2 * WIDTHS[0]))
+    np.testing.assert_array_equal(var, 1)
+
+
+def test_stack_is_a_view_and_network_accuracies_read_n_from_the_model():
+    x, y = _data(rows=60)
+    xs = st.stack(x, 3)
+    assert xs.shape == (60, 3, N_IN) and np.shares_memory(xs, x)
+    np.testing.assert_array_equal(xs[:, 2], x)
+    model = _stack(3, "none")
+    np.testing.assert_array_equal(
+        st.network_accuracies(model, x, y), st.stacked_accuracy(model, 3, x, y)
+    )
+
+
+def test_plain_mlp_is_one_network_of_the_stack():
+    x, _ = _data(rows=40)
+    keras.utils.set_random_seed(3)
+    model = st.stacked_mlp(2, WIDTHS, "before", n_in=N_IN, n_out=CLASSES)
+    plain = st.plain_mlp(WIDTHS, N_IN, n_out=CLASSES)
+    assert [layer.name for layer in plain.layers if layer.weights] == [
+        "dense_1",
+        "bn_1",
+        "dense_2",
+        "bn_2",
+        "logits",
+    ]
+    st.copy_network(model, 1, plain)
+    np.testing.assert_allclose(
+        plain(x, training=False).numpy(),
+        model(st.stack(x, 2), training=False).numpy()[:, 1],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_chapter_5_helpers_reject_bad_input():
+    with pytest.raises(ValueError, match="x must be"):
+        st.stack(np.zeros(3), 2)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        st.stack(np.zeros((3, 2)), 0)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        st.moving_statistics(_stack(2, "before"), 2.0)
+    with pytest.raises(ValueError, match="widths must be a positive integer"):
+        st.plain_mlp([8, 0], N_IN)
